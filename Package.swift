@@ -1,0 +1,105 @@
+// swift-tools-version:6.1
+// Vigil: continuous security monitoring for cloud estates, as a streaming pipeline over Kafka.
+//
+// Dependencies, each justified:
+//   swift-argument-parser   the `vigil` CLI and the stage executables' flags
+//   swift-log               structured logging (JSON lines) everywhere
+//   swift-service-lifecycle graceful SIGTERM/SIGINT for every long-running stage
+//   swift-nio               the small /metrics, /healthz, /readyz HTTP endpoint of each stage
+//   GRDB.swift              the SQLite asset inventory
+//   Yams                    YAML rules and playbooks
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "vigil",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "vigil", targets: ["Vigil"]),
+        .executable(name: "vigil-ingest", targets: ["VigilIngest"]),
+        .executable(name: "vigil-enrich", targets: ["VigilEnrich"]),
+        .executable(name: "vigil-detect", targets: ["VigilDetect"]),
+        .executable(name: "vigil-respond", targets: ["VigilRespond"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.9.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // librdkafka through pkg-config; only `Kafka` imports it.
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka",
+                       providers: [.apt(["librdkafka-dev"])]),
+        .target(name: "Kafka", dependencies: [
+            "CRdKafka",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strictSettings),
+        // The OCSF event model and JSON value: pure, shared by every stage.
+        .target(name: "OCSF", swiftSettings: strictSettings),
+        .target(name: "Pipeline", dependencies: [
+            "Kafka", "OCSF",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: strictSettings),
+        .target(name: "Normalize", dependencies: ["OCSF"], swiftSettings: strictSettings),
+        .target(name: "Inventory", dependencies: [
+            "OCSF",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strictSettings),
+        .target(name: "Detection", dependencies: [
+            "OCSF",
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: strictSettings),
+        .target(name: "Response", dependencies: [
+            "OCSF",
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: strictSettings),
+        // Stage wiring shared by the thin executables, the CLI and the tests.
+        .target(name: "Stages", dependencies: [
+            "Pipeline", "Kafka", "OCSF", "Normalize", "Inventory", "Detection", "Response",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strictSettings),
+        .executableTarget(name: "VigilIngest", dependencies: ["Stages", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Ingest", swiftSettings: strictSettings),
+        .executableTarget(name: "VigilEnrich", dependencies: ["Stages", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Enrich", swiftSettings: strictSettings),
+        .executableTarget(name: "VigilDetect", dependencies: ["Stages", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Detect", swiftSettings: strictSettings),
+        .executableTarget(name: "VigilRespond", dependencies: ["Stages", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/Respond", swiftSettings: strictSettings),
+        .executableTarget(name: "Vigil", dependencies: [
+            "Stages", "Pipeline", "Kafka", "OCSF", "Normalize", "Inventory", "Detection", "Response",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strictSettings),
+
+        .testTarget(name: "OCSFTests", dependencies: ["OCSF"], swiftSettings: strictSettings),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Kafka", "OCSF", "TestSupport"],
+                    swiftSettings: strictSettings),
+        .testTarget(name: "NormalizeTests", dependencies: ["Normalize", "OCSF"],
+                    resources: [.copy("Fixtures")], swiftSettings: strictSettings),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "OCSF"], swiftSettings: strictSettings),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection", "OCSF"], swiftSettings: strictSettings),
+        .testTarget(name: "ResponseTests", dependencies: ["Response", "OCSF"], swiftSettings: strictSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["Stages", "Pipeline", "Kafka", "OCSF", "TestSupport"],
+                    swiftSettings: strictSettings),
+        // Starts a real broker process for integration tests; not shipped.
+        .target(name: "TestSupport", dependencies: ["Kafka", "Pipeline"], path: "Tests/TestSupport",
+                swiftSettings: strictSettings),
+    ]
+)

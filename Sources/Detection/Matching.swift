@@ -1,0 +1,155 @@
+import OCSF
+
+/// Whether `event` satisfies `condition`.
+///
+/// Field semantics (docs/rules.md): a missing or null field fails every operator except
+/// `exists: false`; when the field is an array, the test passes if any element passes.
+public func evaluate(_ condition: Condition, on event: JSON) -> Bool {
+    switch condition {
+    case .all(let members): members.allSatisfy { evaluate($0, on: event) }
+    case .any(let members): members.contains { evaluate($0, on: event) }
+    case .not(let member): !evaluate(member, on: event)
+    case .field(let test): test.matches(event)
+    }
+}
+
+extension Condition {
+    /// Whether `event` satisfies this condition; same as `evaluate(self, on: event)`.
+    public func matches(_ event: JSON) -> Bool { evaluate(self, on: event) }
+}
+
+extension FieldTest {
+    /// Whether the field of `event` at `path` passes this test.
+    public func matches(_ event: JSON) -> Bool {
+        let value = event.value(at: path)
+        if case .exists(let wanted) = compiled {
+            let present = value != nil && value != .null
+            return present == wanted
+        }
+        guard let value, value != .null else { return false }
+        if case .array(let items) = value {
+            return items.contains { compiled.matches($0) }
+        }
+        return compiled.matches(value)
+    }
+}
+
+/// A field test's operands prepared for fast evaluation.
+enum CompiledTest: Sendable {
+    case texts(FieldTest.Op, [String], caseInsensitive: Bool)
+    case regexes([CompiledRegex])
+    case networks([IPNetwork])
+    case number(FieldTest.Op, JSON)
+    case exists(Bool)
+
+    init(op: FieldTest.Op, values: [JSON], caseInsensitive: Bool) throws(RuleError) {
+        func invalid(_ reason: String) -> RuleError { RuleError(code: .invalidRule, reason: reason) }
+        switch op {
+        case .equals, .in, .prefix, .suffix, .contains:
+            var texts: [String] = []
+            for value in values {
+                guard let text = value.scalarText else { throw invalid("'\(op.rawValue)' values must be strings, numbers or booleans") }
+                texts.append(caseInsensitive ? text.lowercased() : text)
+            }
+            self = .texts(op, texts, caseInsensitive: caseInsensitive)
+        case .regex:
+            var regexes: [CompiledRegex] = []
+            for value in values {
+                guard let pattern = value.stringValue else { throw invalid("'regex' values must be strings") }
+                guard let regex = CompiledRegex(pattern: pattern, caseInsensitive: caseInsensitive) else {
+                    throw invalid("'regex' value is not a valid regular expression")
+                }
+                regexes.append(regex)
+            }
+            self = .regexes(regexes)
+        case .cidr:
+            var networks: [IPNetwork] = []
+            for value in values {
+                guard let text = value.stringValue else { throw invalid("'cidr' values must be strings") }
+                switch IPNetwork.parse(text) {
+                case .success(let network): networks.append(network)
+                case .failure(let problem): throw invalid("'cidr' value is not a valid network: \(problem.rawValue)")
+                }
+            }
+            self = .networks(networks)
+        case .gt, .gte, .lt, .lte:
+            guard let value = values.first, value.doubleValue != nil else {
+                throw invalid("'\(op.rawValue)' needs a number")
+            }
+            self = .number(op, value)
+        case .exists:
+            guard let wanted = values.first?.boolValue else { throw invalid("'exists' takes true or false") }
+            self = .exists(wanted)
+        }
+    }
+
+    /// Whether one scalar field value passes.
+    func matches(_ value: JSON) -> Bool {
+        switch self {
+        case .texts(let op, let operands, let caseInsensitive):
+            guard var text = value.scalarText else { return false }
+            if caseInsensitive { text = text.lowercased() }
+            switch op {
+            case .equals, .in: return operands.contains(text)
+            case .prefix: return operands.contains { text.hasPrefix($0) }
+            case .suffix: return operands.contains { text.hasSuffix($0) }
+            default: return operands.contains { text.contains($0) }
+            }
+        case .regexes(let regexes):
+            guard let text = value.scalarText else { return false }
+            return regexes.contains { $0.matches(text) }
+        case .networks(let networks):
+            guard let text = value.stringValue, let address = IPAddress(text) else { return false }
+            return networks.contains { $0.contains(address) }
+        case .number(let op, let operand):
+            return CompiledTest.compare(value, op, operand)
+        case .exists:
+            return true
+        }
+    }
+
+    /// Numeric comparison: exact on two integers, in doubles otherwise. Strings holding a
+    /// number count as that number (some sources quote ports and sizes).
+    static func compare(_ value: JSON, _ op: FieldTest.Op, _ operand: JSON) -> Bool {
+        var field = value
+        if case .string(let text) = value {
+            if let integer = Int64(text) { field = .int(integer) }
+            else if let double = Double(text), double.isFinite, text.contains(where: \.isNumber) { field = .double(double) }
+            else { return false }
+        }
+        let order: Int
+        if case .int(let a) = field, case .int(let b) = operand {
+            order = a < b ? -1 : (a == b ? 0 : 1)
+        } else {
+            guard let a = field.doubleValue, let b = operand.doubleValue, !a.isNaN else { return false }
+            order = a < b ? -1 : (a == b ? 0 : 1)
+        }
+        switch op {
+        case .gt: return order > 0
+        case .gte: return order >= 0
+        case .lt: return order < 0
+        case .lte: return order <= 0
+        default: return false
+        }
+    }
+}
+
+/// A compiled regular expression with search semantics (anchor with `^`/`$` to match the
+/// whole text).
+struct CompiledRegex: @unchecked Sendable {
+    // Safe to share: a `Regex` is an immutable value whose only mutation is the one-time,
+    // atomically published lowering of its program, which `init` triggers before the value
+    // can be shared. It is not `Sendable` only because `AnyRegexOutput` holds `Any` captures,
+    // and none of those ever leave `matches`.
+    private let regex: Regex<AnyRegexOutput>
+
+    init?(pattern: String, caseInsensitive: Bool) {
+        guard let regex = try? Regex(pattern) else { return nil }
+        self.regex = caseInsensitive ? regex.ignoresCase() : regex
+        _ = try? self.regex.firstMatch(in: "")
+    }
+
+    func matches(_ text: String) -> Bool {
+        (try? regex.firstMatch(in: text)) != nil
+    }
+}

@@ -1,0 +1,144 @@
+import OCSF
+
+/// One selected event of a window rule, as written to `vigil.detect.partials`: small, keyed by
+/// (rule, group key) so the aggregate step that owns the key sees every partial of it.
+public struct Partial: Sendable, Equatable {
+    /// The rule that selected the event.
+    public var ruleID: String
+    /// The rule's version at selection time.
+    public var ruleVersion: Int
+    /// The group key: the `group_by` values, `|`-joined with `%` and `|` percent-escaped.
+    public var groupKey: String
+    /// The `group_by` values by field path.
+    public var groupValues: [String: String]
+    /// The event time, epoch milliseconds.
+    public var eventTime: Int64
+    /// The event's `metadata.uid`.
+    public var eventUID: String
+    /// The event's `actor`, `src_endpoint`, `cloud` and `vigil.asset`, at their own paths,
+    /// so the alert can show who and where without the whole event.
+    public var context: JSON
+
+    /// Creates a partial.
+    public init(ruleID: String, ruleVersion: Int, groupKey: String, groupValues: [String: String],
+                eventTime: Int64, eventUID: String, context: JSON = .object([:])) {
+        self.ruleID = ruleID
+        self.ruleVersion = ruleVersion
+        self.groupKey = groupKey
+        self.groupValues = groupValues
+        self.eventTime = eventTime
+        self.eventUID = eventUID
+        self.context = context
+    }
+
+    /// The Kafka key: `rule id|group key`.
+    public var kafkaKey: String { "\(ruleID)|\(groupKey)" }
+
+    /// The record value written to the partials topic.
+    public func json() -> JSON {
+        .object([
+            "rule_id": .string(ruleID),
+            "rule_version": .int(Int64(ruleVersion)),
+            "group_key": .string(groupKey),
+            "group": .object(groupValues.mapValues { .string($0) }),
+            "time": .int(eventTime),
+            "event_uid": .string(eventUID),
+            "context": context,
+        ])
+    }
+
+    /// Reads a partial written by `json()`.
+    ///
+    /// - Throws: `RuleError` with code `invalid_partial` naming the missing or mistyped member.
+    public init(json: JSON) throws(RuleError) {
+        func member(_ name: String) -> RuleError {
+            RuleError(code: .invalidPartial, reason: "partial record lacks a valid '\(name)'")
+        }
+        guard let ruleID = json["rule_id"]?.stringValue, !ruleID.isEmpty else { throw member("rule_id") }
+        guard let version = json["rule_version"]?.intValue, version >= 1, version <= Int64(Int32.max) else {
+            throw member("rule_version")
+        }
+        guard let groupKey = json["group_key"]?.stringValue else { throw member("group_key") }
+        guard let group = json["group"]?.objectValue else { throw member("group") }
+        var groupValues: [String: String] = [:]
+        for (path, value) in group {
+            guard let text = value.stringValue else { throw member("group") }
+            groupValues[path] = text
+        }
+        guard let time = json["time"]?.intValue else { throw member("time") }
+        guard let uid = json["event_uid"]?.stringValue, !uid.isEmpty else { throw member("event_uid") }
+        let context = json["context"] ?? .object([:])
+        guard context.objectValue != nil else { throw member("context") }
+        self.init(ruleID: ruleID, ruleVersion: Int(version), groupKey: groupKey, groupValues: groupValues,
+                  eventTime: time, eventUID: uid, context: context)
+    }
+
+    /// The event members a partial keeps as context.
+    static let contextPaths = ["actor", "src_endpoint", "cloud", "vigil.asset"]
+
+    /// The context of `event`: the members of `contextPaths` that are present.
+    static func context(of event: JSON) -> JSON {
+        var context: JSON = .object([:])
+        for path in contextPaths {
+            if let value = event.value(at: path), value != .null { context.set(path, value) }
+        }
+        return context
+    }
+
+    /// The group key of `values` in `group_by` order.
+    static func groupKey(_ values: [String]) -> String {
+        values.map { value in
+            value.replacing("%", with: "%25").replacing("|", with: "%7C")
+        }.joined(separator: "|")
+    }
+}
+
+/// What the select step makes of an event for one rule.
+public enum Selection: Sendable, Equatable {
+    /// A single-event rule matched: the finished alert.
+    case alert(JSON)
+    /// A window rule matched: the partial to send to the aggregate step.
+    case partial(Partial)
+}
+
+/// The select step: evaluates every rule's `match` against each event. Stateless, so any
+/// number of copies can run on any partitions.
+public struct RuleSelector: Sendable {
+    /// The rules evaluated.
+    public let rules: RuleSet
+
+    /// A selector for `rules`.
+    public init(rules: RuleSet) { self.rules = rules }
+
+    /// The alerts (single-event rules) and partials (window rules) for `event`, in rule order.
+    ///
+    /// Events without an integer `time` are never selected (event time drives every window and
+    /// alert time). Events without `metadata.uid` get a uid hashed from their bytes. A window
+    /// rule does not select an event that lacks one of its `group_by` fields (missing, null,
+    /// empty, or not a scalar).
+    public func select(_ event: JSON) -> [Selection] {
+        guard let time = OCSFEvent.time(event) else { return [] }
+        var selections: [Selection] = []
+        var uid: String?
+        for rule in rules.rules where evaluate(rule.match, on: event) {
+            let eventUID = uid ?? OCSFEvent.uid(event).flatMap { $0.isEmpty ? nil : $0 } ?? StableID.hash(bytes: event.serialized())
+            uid = eventUID
+            guard let window = rule.window else {
+                selections.append(.alert(AlertBuilder.singleEvent(rule: rule, event: event, eventUID: eventUID, eventTime: time)))
+                continue
+            }
+            var values: [String] = []
+            var groupValues: [String: String] = [:]
+            for path in window.groupBy {
+                guard let text = event.value(at: path)?.scalarText, !text.isEmpty else { break }
+                values.append(text)
+                groupValues[path] = text
+            }
+            guard values.count == window.groupBy.count else { continue }
+            selections.append(.partial(Partial(
+                ruleID: rule.id, ruleVersion: rule.version, groupKey: Partial.groupKey(values),
+                groupValues: groupValues, eventTime: time, eventUID: eventUID, context: Partial.context(of: event))))
+        }
+        return selections
+    }
+}

@@ -1,0 +1,112 @@
+import OCSF
+
+/// AWS CloudTrail, in every shape it reaches Kafka: a single event object, a `{"Records":[...]}`
+/// log file, an EventBridge envelope (`detail-type` "... via CloudTrail", event in `detail`),
+/// or a digest file (recognized and skipped). The mapping to OCSF 1.3 is in
+/// `CloudTrailMapping.swift` and documented in docs/sources.md.
+public struct CloudTrailParser: SourceParser {
+    /// A CloudTrail parser; it has no configuration.
+    public init() {}
+
+    /// `cloudtrail`.
+    public var sourceName: String { "cloudtrail" }
+
+    /// The shapes a CloudTrail document can take.
+    enum Form {
+        case single(JSON)
+        case records([JSON])
+        case eventBridge(JSON)
+        case digest
+        case unrecognized(String)
+    }
+
+    /// Strict on purpose: S3/SNS/SQS notifications also use `Records` with `eventName` and
+    /// `eventSource`, and Alibaba ActionTrail copies CloudTrail's field names, so only events whose
+    /// `eventSource` is an AWS service endpoint or whose `eventType` is CloudTrail's `Aws*` count.
+    public func recognizes(_ document: JSON) -> Bool {
+        switch Self.form(of: document) {
+        case .digest:
+            return true
+        case .single(let event), .eventBridge(let event):
+            return Self.looksLikeEvent(event)
+        case .records(let entries):
+            guard let first = entries.first(where: { $0.objectValue != nil }) else { return false }
+            return Self.looksLikeEvent(first)
+        case .unrecognized:
+            return false
+        }
+    }
+
+    /// Maps every entry independently: a bad entry becomes a failure carrying its index and
+    /// bytes, and its siblings still become events.
+    public func normalize(_ document: JSON, raw: [UInt8]) -> NormalizeResult {
+        var result = NormalizeResult(source: sourceName)
+        switch Self.form(of: document) {
+        case .digest:
+            result.skipped = 1
+        case .single(let event), .eventBridge(let event):
+            // The record itself is the entry: no index, and the stage dead-letters the record.
+            switch CloudTrailMapping.event(from: event) {
+            case .success(let mapped): result.events.append(mapped)
+            case .failure(let problem): result.failures.append(problem.failure())
+            }
+        case .records(let entries):
+            result.events.reserveCapacity(entries.count)
+            for (index, entry) in entries.enumerated() {
+                switch CloudTrailMapping.event(from: entry) {
+                case .success(let mapped): result.events.append(mapped)
+                case .failure(let problem):
+                    result.failures.append(problem.failure(entryIndex: index, entryBytes: entry.serialized()))
+                }
+            }
+        case .unrecognized(let reason):
+            result.failures.append(NormalizeFailure(code: NormalizeFailure.Code.unrecognizedFormat, message: reason))
+        }
+        return result
+    }
+
+    /// Which shape `document` has. Lenient: any other object is taken as a single event, so a
+    /// record sent with the `cloudtrail` header but lacking fields reports what it lacks.
+    static func form(of document: JSON) -> Form {
+        guard case .object(let members) = document else {
+            return .unrecognized("a CloudTrail document must be a JSON object")
+        }
+        if let records = members["Records"] {
+            guard case .array(let entries) = records else {
+                return .unrecognized("Records is not an array")
+            }
+            return .records(entries)
+        }
+        if members["digestStartTime"] != nil, members["digestEndTime"] != nil,
+           members["digestSignatureAlgorithm"] != nil {
+            return .digest
+        }
+        if let detailType = members["detail-type"], let detail = members["detail"] {
+            // EventBridge names CloudTrail-sourced events "AWS API Call via CloudTrail",
+            // "AWS Console Sign In via CloudTrail", "AWS Service Event via CloudTrail", ...;
+            // test data sometimes blanks the detail-type, so a CloudTrail-shaped detail also counts.
+            let named = detailType.stringValue?.hasSuffix("via CloudTrail") ?? false
+            if named || looksLikeEvent(detail) {
+                guard detail.objectValue != nil else {
+                    return .unrecognized("EventBridge detail is not an object")
+                }
+                return .eventBridge(detail)
+            }
+        }
+        return .single(document)
+    }
+
+    /// A CloudTrail event names its API call and was emitted by an AWS service endpoint or
+    /// carries one of CloudTrail's `Aws*` event types.
+    static func looksLikeEvent(_ value: JSON) -> Bool {
+        guard case .object(let members) = value,
+              let name = members["eventName"]?.stringValue, !name.isEmpty else { return false }
+        if let source = members["eventSource"]?.stringValue, source.hasSuffix(".amazonaws.com") {
+            return true
+        }
+        if let type = members["eventType"]?.stringValue, type.hasPrefix("Aws") {
+            return true
+        }
+        return false
+    }
+}

@@ -1,0 +1,78 @@
+import OCSF
+
+/// Chooses the parser for a raw record and runs it: by the `vigil-source` header when present,
+/// else by format detection over the built-in parsers in order.
+public struct Normalizer: Sendable {
+    /// The parsers Vigil ships, in detection order.
+    public static let builtIn: [any SourceParser] = [CloudTrailParser()]
+
+    /// The source name reported when no parser could be chosen; kept fixed (never the header
+    /// value) so a metric labelled by source cannot grow without bound from bad headers.
+    static let unknownSource = "unknown"
+
+    private let parsers: [any SourceParser]
+
+    /// A normalizer over `parsers`; when two share a source name, the first wins.
+    public init(parsers: [any SourceParser] = Normalizer.builtIn) {
+        self.parsers = parsers
+    }
+
+    /// The source names this normalizer accepts in the `vigil-source` header.
+    public var sourceNames: [String] { parsers.map(\.sourceName) }
+
+    /// Parses the record's JSON once; dispatches by `source` header, else detects; an unknown header value,
+    /// undetectable format, or invalid JSON yields a result with no events and one failure (never throws, never traps).
+    ///
+    /// The header is matched case-insensitively, ignoring surrounding whitespace; an empty
+    /// header counts as absent.
+    public func normalize(_ record: RawRecord) -> NormalizeResult {
+        let header = record.source.map(Self.canonicalHeader).flatMap { $0.isEmpty ? nil : $0 }
+        var chosen: (any SourceParser)?
+        if let header {
+            // Check the header before parsing: a record we cannot route is not worth parsing.
+            guard let parser = parsers.first(where: { $0.sourceName == header }) else {
+                return NormalizeResult(failures: [NormalizeFailure(
+                    code: NormalizeFailure.Code.unknownSource,
+                    message: "no parser for vigil-source \(Self.quoted(header)); known: \(sourceNames.joined(separator: ", "))"
+                )], source: Self.unknownSource)
+            }
+            chosen = parser
+        }
+        let detected = header == nil
+        let document: JSON
+        do {
+            document = try JSON.parse(record.bytes)
+        } catch {
+            return NormalizeResult(failures: [NormalizeFailure(
+                code: NormalizeFailure.Code.invalidJSON, message: error.description
+            )], source: chosen?.sourceName ?? Self.unknownSource, detected: detected)
+        }
+        if chosen == nil {
+            chosen = parsers.first(where: { $0.recognizes(document) })
+        }
+        guard let parser = chosen else {
+            return NormalizeResult(failures: [NormalizeFailure(
+                code: NormalizeFailure.Code.unrecognizedFormat,
+                message: "no vigil-source header and no parser recognizes the document"
+            )], source: Self.unknownSource, detected: true)
+        }
+        var result = parser.normalize(document, raw: record.bytes)
+        result.source = parser.sourceName
+        result.detected = detected
+        return result
+    }
+
+    /// Lower-cased with ASCII whitespace trimmed: headers are typed by people and shell scripts.
+    static func canonicalHeader(_ value: String) -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        let trimmed = value.drop(while: isSpace).reversed().drop(while: isSpace).reversed()
+        return String(trimmed).lowercased()
+    }
+
+    /// The header value as a short JSON string: it is operator-supplied routing, not payload,
+    /// but it is still escaped and capped so a hostile header cannot forge or flood log lines.
+    static func quoted(_ header: String) -> String {
+        let capped = header.count > 40 ? String(header.prefix(40)) + "…" : header
+        return JSON.string(capped).jsonText
+    }
+}

@@ -1,0 +1,329 @@
+import Foundation
+import Kafka
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Why an input record could not be processed. It goes to the dead-letter topic with these
+/// reasons in headers; the stage moves on.
+public struct DeadLetter: Error, Sendable, Equatable {
+    /// Stable machine code (`invalid_json`, `unknown_source`, `produce_failed`, ...).
+    public var code: String
+    /// Human reason; never payload contents.
+    public var reason: String
+    /// The bytes to dead-letter; `nil` means the input record's own value.
+    public var bytes: [UInt8]?
+    /// Index of the bad entry inside a multi-entry input, when only that entry failed.
+    public var entryIndex: Int?
+
+    /// A dead letter.
+    public init(code: String, reason: String, bytes: [UInt8]? = nil, entryIndex: Int? = nil) {
+        self.code = code
+        self.reason = reason
+        self.bytes = bytes
+        self.entryIndex = entryIndex
+    }
+}
+
+/// What a processor made of one input (or of an idle tick).
+public struct StageOutput: Sendable {
+    /// Records to produce.
+    public var records: [OutgoingRecord]
+    /// Inputs (or parts of inputs) that could not be processed.
+    public var deadLetters: [DeadLetter]
+
+    /// An output.
+    public init(records: [OutgoingRecord] = [], deadLetters: [DeadLetter] = []) {
+        self.records = records
+        self.deadLetters = deadLetters
+    }
+
+    /// Nothing to produce.
+    public static let empty = StageOutput()
+}
+
+/// A stage's transform: one input record to zero or more outputs, on any topics.
+///
+/// Called sequentially by one runner (never concurrently), so implementations may keep
+/// state in plain stored properties. Must not trap on any input: bad input is a dead letter.
+public protocol StageProcessor: Sendable {
+    /// Transforms one record.
+    mutating func process(_ record: ConsumedRecord) -> StageOutput
+    /// Called when a poll found nothing; `now` is the wall clock in epoch ms.
+    mutating func idle(now: Int64) -> StageOutput
+    /// Partitions this copy now owns.
+    mutating func partitionsAssigned(_ partitions: [TopicPartition])
+    /// Partitions this copy no longer owns; drop their state.
+    mutating func partitionsRevoked(_ partitions: [TopicPartition])
+    /// The lowest offset of `partition` whose record the processor still holds in state
+    /// (for example in an open window). The runner never commits past it, so a restart
+    /// re-reads what the state needed.
+    func retainedOffset(for partition: TopicPartition) -> Int64?
+}
+
+extension StageProcessor {
+    public mutating func idle(now: Int64) -> StageOutput { .empty }
+    public mutating func partitionsAssigned(_ partitions: [TopicPartition]) {}
+    public mutating func partitionsRevoked(_ partitions: [TopicPartition]) {}
+    public func retainedOffset(for partition: TopicPartition) -> Int64? { nil }
+}
+
+/// Builds the dead-letter record for an input: original bytes, key and headers, plus headers
+/// naming the stage, the error and where the input came from.
+public func deadLetterRecord(stage: String, topics: Topics, input: ConsumedRecord, letter: DeadLetter) -> OutgoingRecord {
+    var headers = input.headers.filter { !$0.name.hasPrefix("vigil-dlq-") }
+    headers.append(KafkaHeader(VigilHeader.dlqStage, stage))
+    headers.append(KafkaHeader(VigilHeader.dlqErrorCode, letter.code))
+    headers.append(KafkaHeader(VigilHeader.dlqError, String(letter.reason.prefix(1000))))
+    headers.append(KafkaHeader(VigilHeader.dlqTopic, input.topic))
+    headers.append(KafkaHeader(VigilHeader.dlqPartition, String(input.partition)))
+    headers.append(KafkaHeader(VigilHeader.dlqOffset, String(input.offset)))
+    if let entry = letter.entryIndex { headers.append(KafkaHeader(VigilHeader.dlqEntry, String(entry))) }
+    return OutgoingRecord(topic: topics.deadLetters, key: input.key, value: letter.bytes ?? input.value,
+                          headers: headers, timestamp: input.timestamp)
+}
+
+/// Consume -> transform -> produce -> store, with at-least-once delivery.
+///
+/// An input's offset is stored only after every output derived from it (records and dead
+/// letters) is acknowledged by the broker; stored offsets are committed in the background,
+/// on revoke (inside the rebalance callback, while the partitions are still ours) and on
+/// shutdown. On SIGTERM the runner finishes the batch in hand, stores, commits, leaves the
+/// group and flushes the producer.
+public final class StageRunner: Service, Sendable {
+    /// The configuration it runs with.
+    public let config: StageConfig
+    let inputTopics: [String]
+    let processor: Mutex<(any StageProcessor)?>
+    let metrics: MetricsRegistry
+    let health: HealthState
+    let logger: Logger
+    private let listener: RunnerRebalanceListener
+    private let stopRequested = Atomic<Bool>(false)
+    /// Throughput bookkeeping: inputs processed, first input seen, last batch delivered.
+    public let stats = Mutex<RunnerStats>(RunnerStats())
+
+    /// A runner consuming `inputTopics` in `config.groupID`.
+    public init(config: StageConfig, inputTopics: [String], processor: any StageProcessor,
+                metrics: MetricsRegistry, health: HealthState, logger: Logger) {
+        self.config = config
+        self.inputTopics = inputTopics
+        self.processor = Mutex(processor)
+        self.metrics = metrics
+        self.health = health
+        self.logger = logger
+        self.listener = RunnerRebalanceListener(logger: logger)
+    }
+
+    /// Asks the loop to stop after the batch in hand (what SIGTERM does).
+    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+
+    public func run() async throws {
+        guard var processor = self.processor.withLock({ $0.take() }) else {
+            throw ConfigError("a StageRunner can run only once")
+        }
+        let consumer = try KafkaConsumer(config: config.kafka, groupID: config.groupID, logger: logger,
+                                         rebalanceListener: listener)
+        let producer = try KafkaProducer(config: config.kafka, logger: logger)
+        try consumer.subscribe(inputTopics)
+        logger.info("stage started", metadata: ["group": .string(config.groupID), "inputs": .string(inputTopics.joined(separator: ","))])
+        do {
+            try await withGracefulShutdownHandler {
+                try await loop(consumer: consumer, producer: producer, processor: &processor)
+            } onGracefulShutdown: { [self] in
+                requestStop()
+            }
+        } catch {
+            health.markDead("\(error)")
+            await consumer.close()
+            await producer.close(timeout: .seconds(5))
+            throw error
+        }
+        health.markNotReady("stopping")
+        // Everything processed is stored; commit it, then leave the group (which commits again
+        // from the revoke callback) and flush anything still queued.
+        do { try await consumer.commit() } catch { logger.warning("final commit failed", metadata: ["error": "\(error)"]) }
+        await consumer.close()
+        await producer.close()
+        logger.info("stage stopped")
+    }
+
+    private func loop(consumer: KafkaConsumer, producer: KafkaProducer, processor: inout any StageProcessor) async throws {
+        let stage = config.stage
+        while !stopRequested.load(ordering: .relaxed) && !Task.isCancelled {
+            let batch: ConsumerBatch
+            do {
+                batch = try await consumer.poll(maxRecords: config.batchSize, timeout: .milliseconds(200))
+            } catch {
+                if error.isFatal { throw error }
+                logger.warning("poll failed; retrying", metadata: ["error": .string(error.description)])
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            health.markReady()
+            for change in listener.drain() {
+                switch change {
+                case .assigned(let partitions): processor.partitionsAssigned(partitions)
+                case .revoked(let partitions): processor.partitionsRevoked(partitions)
+                }
+            }
+            if batch.records.isEmpty {
+                if let idleExit = config.exitWhenIdle, let last = stats.withLock({ $0.lastDelivered }),
+                   ContinuousClock.now - last >= idleExit {
+                    logger.info("input idle; exiting as asked")
+                    return
+                }
+                let output = processor.idle(now: Int64(Date().timeIntervalSince1970 * 1000))
+                if !output.records.isEmpty {
+                    let items = output.records.map { PendingOutput(record: $0, inputIndex: nil) }
+                    guard try await deliver(items, inputs: [], producer: producer) else { return }
+                }
+                continue
+            }
+            stats.withLock { $0.firstInput = $0.firstInput ?? ContinuousClock.now }
+            var pending: [PendingOutput] = []
+            for (index, record) in batch.records.enumerated() {
+                let output = processor.process(record)
+                metrics.increment("vigil_records_in_total", labels: ["stage": stage, "topic": record.topic],
+                                  help: "Records consumed by the stage.")
+                for out in output.records { pending.append(PendingOutput(record: out, inputIndex: index)) }
+                for letter in output.deadLetters {
+                    pending.append(PendingOutput(record: deadLetterRecord(stage: stage, topics: config.topics, input: record, letter: letter),
+                                                 inputIndex: index))
+                    metrics.increment("vigil_records_dead_lettered_total", labels: ["stage": stage, "code": letter.code],
+                                      help: "Inputs (or entries of inputs) sent to the dead-letter topic, by error code.")
+                    logger.warning("dead-lettered", metadata: [
+                        "code": .string(letter.code), "reason": .string(letter.reason),
+                        "topic": .string(record.topic), "partition": .stringConvertible(record.partition),
+                        "offset": .stringConvertible(record.offset),
+                    ])
+                }
+            }
+            // Not delivered (shutdown during retries): store nothing; the batch is re-read later.
+            guard try await deliver(pending, inputs: batch.records, producer: producer) else { return }
+            try storeOffsets(for: batch.records, consumer: consumer, processor: processor)
+            stats.withLock {
+                $0.inputs += batch.records.count
+                $0.lastDelivered = ContinuousClock.now
+            }
+        }
+    }
+
+    private struct PendingOutput {
+        var record: OutgoingRecord
+        var inputIndex: Int?
+    }
+
+    /// Produces until every output is acknowledged. Retriable failures are retried with
+    /// backoff; a non-retriable failure dead-letters the input it came from. Returns false
+    /// when a stop was requested before everything was delivered.
+    private func deliver(_ outputs: [PendingOutput], inputs: [ConsumedRecord], producer: KafkaProducer) async throws -> Bool {
+        var toSend = outputs
+        var attempt = 0
+        while !toSend.isEmpty {
+            let results = try await producer.sendEach(toSend.map(\.record))
+            var retry: [PendingOutput] = []
+            for (item, result) in zip(toSend, results) {
+                switch result {
+                case .success:
+                    metrics.increment("vigil_records_out_total", labels: ["stage": config.stage, "topic": item.record.topic],
+                                      help: "Records produced by the stage and acknowledged by the broker.")
+                case .failure(let error) where error.isRetriable:
+                    retry.append(item)
+                case .failure(let error):
+                    if item.record.topic == config.topics.deadLetters {
+                        // Nowhere left to put it: stop rather than lose it silently.
+                        throw error
+                    }
+                    if let index = item.inputIndex {
+                        let letter = DeadLetter(code: "produce_failed", reason: "output to \(item.record.topic) rejected: \(error.description)")
+                        retry.append(PendingOutput(record: deadLetterRecord(stage: config.stage, topics: config.topics, input: inputs[index], letter: letter),
+                                                   inputIndex: index))
+                        metrics.increment("vigil_records_dead_lettered_total", labels: ["stage": config.stage, "code": letter.code])
+                    } else {
+                        let input = ConsumedRecord(topic: item.record.topic, partition: -1, offset: -1, key: item.record.key,
+                                                   value: item.record.value, headers: item.record.headers, timestamp: item.record.timestamp)
+                        let letter = DeadLetter(code: "produce_failed", reason: "output rejected: \(error.description)")
+                        retry.append(PendingOutput(record: deadLetterRecord(stage: config.stage, topics: config.topics, input: input, letter: letter),
+                                                   inputIndex: nil))
+                    }
+                    logger.error("output rejected by broker", metadata: ["topic": .string(item.record.topic), "error": .string(error.description)])
+                }
+            }
+            toSend = retry
+            if !toSend.isEmpty {
+                attempt += 1
+                metrics.increment("vigil_produce_retries_total", by: Double(toSend.count), labels: ["stage": config.stage],
+                                  help: "Outputs produced again after a retriable failure.")
+                if stopRequested.load(ordering: .relaxed) { return false }
+                let delay = min(100 * (1 << min(attempt, 6)), 5000)
+                logger.warning("retrying outputs", metadata: ["count": .stringConvertible(toSend.count), "delay_ms": .stringConvertible(delay)])
+                try? await Task.sleep(for: .milliseconds(delay))
+            }
+        }
+        return true
+    }
+
+    private func storeOffsets(for records: [ConsumedRecord], consumer: KafkaConsumer, processor: any StageProcessor) throws {
+        var next: [TopicPartition: Int64] = [:]
+        for record in records {
+            let tp = TopicPartition(topic: record.topic, partition: record.partition)
+            next[tp] = max(next[tp] ?? 0, record.offset + 1)
+        }
+        var offsets: [TopicPartitionOffset] = []
+        for (tp, offset) in next {
+            let retained = processor.retainedOffset(for: tp)
+            offsets.append(TopicPartitionOffset(tp, offset: min(offset, retained ?? offset)))
+            let high = consumer.cachedHighWatermark(tp)
+            if high >= 0 {
+                metrics.set("vigil_consumer_lag", Double(max(0, high - offset)),
+                            labels: ["stage": config.stage, "topic": tp.topic, "partition": String(tp.partition)],
+                            help: "Records between the last processed offset and the partition's end.")
+            }
+        }
+        try consumer.store(offsets)
+    }
+}
+
+/// What a runner has done so far.
+public struct RunnerStats: Sendable {
+    /// Inputs processed and stored.
+    public var inputs = 0
+    /// When the first input arrived.
+    public var firstInput: ContinuousClock.Instant?
+    /// When the last batch's outputs were all delivered.
+    public var lastDelivered: ContinuousClock.Instant?
+}
+
+/// Records rebalances for the runner and commits stored offsets of revoked partitions while
+/// they are still owned. Stored offsets are always current: the runner stores after every
+/// batch and polls (which is when rebalances run) only between batches.
+final class RunnerRebalanceListener: RebalanceListener {
+    enum Change: Sendable {
+        case assigned([TopicPartition])
+        case revoked([TopicPartition])
+    }
+
+    private let changes = Mutex<[Change]>([])
+    private let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    func partitionsAssigned(_ partitions: [TopicPartition], actions: RebalanceActions) {
+        changes.withLock { $0.append(.assigned(partitions)) }
+    }
+
+    func partitionsRevoked(_ partitions: [TopicPartition], actions: RebalanceActions) {
+        do { try actions.commit() } catch {
+            logger.warning("commit on revoke failed", metadata: ["error": .string(error.description)])
+        }
+        changes.withLock { $0.append(.revoked(partitions)) }
+    }
+
+    func drain() -> [Change] {
+        changes.withLock { changes in
+            defer { changes.removeAll() }
+            return changes
+        }
+    }
+}

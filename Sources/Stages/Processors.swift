@@ -1,0 +1,263 @@
+import Detection
+import Foundation
+import Inventory
+import Kafka
+import Normalize
+import OCSF
+import Pipeline
+import Response
+
+/// Clock of the processing host, in epoch ms. Used only for `metadata.processed_time` and
+/// live-mode idle watermarks, never for event time.
+public func wallClockMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+/// The Kafka record of an OCSF event: keyed by its primary entity, timestamped with its event time.
+func eventRecord(_ event: JSON, topic: String, headers: [KafkaHeader] = []) -> OutgoingRecord {
+    OutgoingRecord(topic: topic, key: OCSFEvent.primaryKey(event).map { Array($0.utf8) }, value: event.serialized(),
+                   headers: headers, timestamp: OCSFEvent.time(event))
+}
+
+/// Parses an input record's value as one JSON object or returns the dead letter saying why not.
+func parseObject(_ record: ConsumedRecord, what: String) -> Result<JSON, DeadLetter> {
+    do {
+        let value = try JSON.parse(record.value)
+        guard case .object = value else { return .failure(DeadLetter(code: "invalid_\(what)", reason: "\(what) is not a JSON object")) }
+        return .success(value)
+    } catch {
+        return .failure(DeadLetter(code: "invalid_json", reason: error.description))
+    }
+}
+
+/// vigil-ingest: raw records to OCSF events. Every input becomes events or dead letters.
+public struct IngestProcessor: StageProcessor {
+    let normalizer: Normalizer
+    let topics: Topics
+    let metrics: MetricsRegistry
+    let clock: @Sendable () -> Int64
+
+    /// An ingest transform writing to `topics.events`.
+    public init(topics: Topics, metrics: MetricsRegistry, normalizer: Normalizer = Normalizer(),
+                clock: @escaping @Sendable () -> Int64 = wallClockMillis) {
+        self.normalizer = normalizer
+        self.topics = topics
+        self.metrics = metrics
+        self.clock = clock
+    }
+
+    public mutating func process(_ record: ConsumedRecord) -> StageOutput {
+        let declared = record.headers.text(VigilHeader.source)
+        let result = normalizer.normalize(RawRecord(bytes: record.value, source: declared))
+        metrics.increment("vigil_ingest_records_total", labels: ["source": result.source, "detected": result.detected ? "true" : "false"],
+                          help: "Raw records by source, and whether the source was detected (no vigil-source header) or declared.")
+        if result.skipped > 0 {
+            metrics.increment("vigil_ingest_skipped_total", by: Double(result.skipped), labels: ["source": result.source],
+                              help: "Entries deliberately skipped (for example CloudTrail digest files).")
+        }
+        let processed = clock()
+        var output = StageOutput()
+        for var event in result.events {
+            event.set("metadata.processed_time", .int(processed))
+            event.set("vigil.lineage", .object(["topic": .string(record.topic), "partition": .int(Int64(record.partition)),
+                                                "offset": .int(record.offset)]))
+            output.records.append(eventRecord(event, topic: topics.events, headers: [KafkaHeader(VigilHeader.source, result.source)]))
+        }
+        for failure in result.failures {
+            output.deadLetters.append(DeadLetter(code: failure.code, reason: failure.message, bytes: failure.entryBytes, entryIndex: failure.entryIndex))
+        }
+        return output
+    }
+}
+
+/// vigil-enrich: events joined with the asset inventory.
+public struct EnrichProcessor: StageProcessor {
+    let enricher: Enricher
+    let topics: Topics
+    let metrics: MetricsRegistry
+
+    /// An enrich transform writing to `topics.enriched`.
+    public init(enricher: Enricher, topics: Topics, metrics: MetricsRegistry) {
+        self.enricher = enricher
+        self.topics = topics
+        self.metrics = metrics
+    }
+
+    public mutating func process(_ record: ConsumedRecord) -> StageOutput {
+        switch parseObject(record, what: "event") {
+        case .failure(let letter): return StageOutput(deadLetters: [letter])
+        case .success(let event):
+            let enriched = enricher.enrich(event)
+            let status = enriched.value(at: "vigil.asset_status")?.stringValue ?? "unknown"
+            metrics.increment("vigil_enrich_assets_total", labels: ["status": status],
+                              help: "Enriched events by asset status (known, unknown, error).")
+            return StageOutput(records: [eventRecord(enriched, topic: topics.enriched, headers: record.headers)])
+        }
+    }
+}
+
+/// vigil-detect, select step: single-event rules alert directly; window rules emit partial
+/// records keyed by (rule, group) so the aggregate step owns each group whatever copy selected it.
+public struct DetectSelectProcessor: StageProcessor {
+    let selector: RuleSelector
+    let topics: Topics
+    let metrics: MetricsRegistry
+
+    /// A select transform for `rules`.
+    public init(rules: RuleSet, topics: Topics, metrics: MetricsRegistry) {
+        self.selector = RuleSelector(rules: rules)
+        self.topics = topics
+        self.metrics = metrics
+    }
+
+    public mutating func process(_ record: ConsumedRecord) -> StageOutput {
+        switch parseObject(record, what: "event") {
+        case .failure(let letter): return StageOutput(deadLetters: [letter])
+        case .success(let event):
+            var output = StageOutput()
+            for selection in selector.select(event) {
+                switch selection {
+                case .alert(let alert):
+                    output.records.append(alertRecord(alert, topics: topics))
+                    metrics.increment("vigil_alerts_total", labels: ["rule": alert.value(at: "vigil.rule.id")?.stringValue ?? ""],
+                                      help: "Alerts emitted, by rule.")
+                case .partial(let partial):
+                    output.records.append(OutgoingRecord(topic: topics.detectPartials, key: Array(partial.kafkaKey.utf8),
+                                                         value: partial.json().serialized(), timestamp: partial.eventTime))
+                }
+            }
+            return output
+        }
+    }
+}
+
+/// An alert's Kafka record: keyed by alert id, timestamped with its (event-time) `time`.
+func alertRecord(_ alert: JSON, topics: Topics) -> OutgoingRecord {
+    OutgoingRecord(topic: topics.alerts, key: OCSFEvent.uid(alert).map { Array($0.utf8) }, value: alert.serialized(),
+                   timestamp: OCSFEvent.time(alert))
+}
+
+/// vigil-detect, aggregate step: event-time windows per partition of the partials topic.
+///
+/// Window state is partition-local. The runner never commits past the oldest partial still
+/// held in a window (`retainedOffset`), so after a crash or a rebalance the new owner re-reads
+/// exactly what the windows need; deterministic alert ids make the re-read harmless.
+public struct DetectAggregateProcessor: StageProcessor {
+    let rules: RuleSet
+    let topics: Topics
+    let metrics: MetricsRegistry
+    /// Live mode: a partition idle this long has its watermark moved to the wall clock.
+    /// `nil` (replay, offline) never does.
+    let idleAdvanceMillis: Int64?
+    var aggregators: [TopicPartition: WindowAggregator] = [:]
+    var lastActivity: [TopicPartition: Int64] = [:]
+
+    /// An aggregate transform for `rules`.
+    public init(rules: RuleSet, topics: Topics, metrics: MetricsRegistry, idleAdvanceMillis: Int64?) {
+        self.rules = rules
+        self.topics = topics
+        self.metrics = metrics
+        self.idleAdvanceMillis = idleAdvanceMillis
+    }
+
+    public mutating func process(_ record: ConsumedRecord) -> StageOutput {
+        let tp = TopicPartition(topic: record.topic, partition: record.partition)
+        let partial: Partial
+        do {
+            partial = try Partial(json: try JSON.parse(record.value))
+        } catch let error as JSONParseError {
+            return StageOutput(deadLetters: [DeadLetter(code: "invalid_json", reason: error.description)])
+        } catch {
+            return StageOutput(deadLetters: [DeadLetter(code: "invalid_partial", reason: "\(error)")])
+        }
+        var aggregator = aggregators[tp] ?? WindowAggregator(rules: rules)
+        let lateBefore = aggregator.lateRecords
+        let alerts = aggregator.add(partial, offset: record.offset)
+        if aggregator.lateRecords > lateBefore {
+            metrics.increment("vigil_detect_late_records_total", labels: ["rule": partial.ruleID],
+                              help: "Partials that arrived behind the watermark and were not counted.")
+        }
+        aggregators[tp] = aggregator
+        lastActivity[tp] = wallClockMillis()
+        metrics.set("vigil_detect_open_keys", Double(aggregators.values.reduce(0) { $0 + $1.openKeys }),
+                    help: "Window keys held in memory by this copy.")
+        return StageOutput(records: alerts.map { counted(alertRecord($0, topics: topics), $0) })
+    }
+
+    public mutating func idle(now: Int64) -> StageOutput {
+        guard let idleAdvanceMillis else { return .empty }
+        var output = StageOutput()
+        for (tp, var aggregator) in aggregators where now - (lastActivity[tp] ?? now) >= idleAdvanceMillis && aggregator.openKeys > 0 {
+            let alerts = aggregator.advanceWatermark(to: now - aggregator.latenessMillis)
+            aggregators[tp] = aggregator
+            output.records += alerts.map { counted(alertRecord($0, topics: topics), $0) }
+        }
+        return output
+    }
+
+    private func counted(_ record: OutgoingRecord, _ alert: JSON) -> OutgoingRecord {
+        metrics.increment("vigil_alerts_total", labels: ["rule": alert.value(at: "vigil.rule.id")?.stringValue ?? ""],
+                          help: "Alerts emitted, by rule.")
+        return record
+    }
+
+    public mutating func partitionsRevoked(_ partitions: [TopicPartition]) {
+        for tp in partitions {
+            aggregators[tp] = nil
+            lastActivity[tp] = nil
+        }
+    }
+
+    public func retainedOffset(for partition: TopicPartition) -> Int64? {
+        aggregators[partition]?.oldestRetainedOffset()
+    }
+}
+
+/// vigil-respond: alerts to gated commands (this slice: dry-run notifications).
+public struct RespondProcessor: StageProcessor {
+    let responder: Responder
+    let topics: Topics
+    let metrics: MetricsRegistry
+    /// Command ids already emitted by this copy; a re-delivered alert yields no second command.
+    var emitted = Set<String>()
+    static let emittedCapacity = 100_000
+
+    /// A respond transform for `playbooks`.
+    public init(playbooks: PlaybookSet, topics: Topics, metrics: MetricsRegistry) {
+        self.responder = Responder(playbooks: playbooks)
+        self.topics = topics
+        self.metrics = metrics
+    }
+
+    public mutating func process(_ record: ConsumedRecord) -> StageOutput {
+        switch parseObject(record, what: "alert") {
+        case .failure(let letter): return StageOutput(deadLetters: [letter])
+        case .success(let alert):
+            var output = StageOutput()
+            for command in responder.commands(for: alert) {
+                let id = command["command_id"]?.stringValue ?? ""
+                guard emitted.insert(id).inserted else { continue }
+                if emitted.count > RespondProcessor.emittedCapacity { emitted = [id] }
+                let target = command["target"]?.stringValue ?? id
+                output.records.append(OutgoingRecord(topic: topics.commands, key: Array(target.utf8), value: command.serialized(),
+                                                     timestamp: command["created_time"]?.intValue))
+                metrics.increment("vigil_commands_total", labels: ["action": command["action"]?.stringValue ?? "",
+                                                                   "mode": command["mode"]?.stringValue ?? ""],
+                                  help: "Commands emitted, by action and mode.")
+            }
+            return output
+        }
+    }
+}
+
+/// A stage that copies every record unchanged to another topic: the runner's own cost,
+/// used by `scripts/bench` as the stage baseline against kcat.
+public struct PassthroughProcessor: StageProcessor {
+    let destination: String
+
+    /// Copies records to `destination`.
+    public init(destination: String) { self.destination = destination }
+
+    public mutating func process(_ record: ConsumedRecord) -> StageOutput {
+        StageOutput(records: [OutgoingRecord(topic: destination, key: record.key, value: record.value,
+                                             headers: record.headers, timestamp: record.timestamp)])
+    }
+}

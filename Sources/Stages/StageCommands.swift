@@ -1,0 +1,237 @@
+import ArgumentParser
+import Detection
+import Foundation
+import Inventory
+import Kafka
+import Logging
+import Pipeline
+import Response
+import ServiceLifecycle
+import UnixSignals
+
+/// Options every stage executable shares.
+public struct StageOptions: ParsableArguments {
+    @Option(help: "YAML configuration file (or VIGIL_CONFIG).")
+    public var config: String?
+    @Option(help: "Kafka bootstrap servers, host:port[,host:port] (or VIGIL_BROKERS). Default 127.0.0.1:9092.")
+    public var brokers: String?
+    @Option(help: "Topic name prefix (or VIGIL_TOPIC_PREFIX). Default 'vigil.'.")
+    public var topicPrefix: String?
+    @Option(help: "Consumer group (or VIGIL_GROUP_ID). Default: the stage name; every copy of a stage shares it.")
+    public var group: String?
+    @Option(help: "Port of /metrics, /healthz and /readyz; 0 turns it off (or VIGIL_METRICS_PORT).")
+    public var metricsPort: Int?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (or VIGIL_LOG_LEVEL).")
+    public var logLevel: String?
+
+    public init() {}
+
+    /// The configuration: flags over environment over file over defaults.
+    public func load(stage: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> StageConfig {
+        var config = try StageConfig.load(stage: stage, file: self.config, environment: environment)
+        if let brokers { config.kafka.bootstrapServers = brokers }
+        if let topicPrefix { config.topics = Topics(prefix: topicPrefix) }
+        if let group { config.groupID = group }
+        if let metricsPort { config.metricsPort = metricsPort }
+        if let logLevel {
+            guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level '\(logLevel)'") }
+            config.logLevel = level
+        }
+        try config.validate()
+        return config
+    }
+}
+
+/// Runs stage runners and the metrics endpoint in one service group, graceful on SIGTERM/SIGINT.
+public enum StageLauncher {
+    /// Runs until a signal arrives or a runner stops (then the others stop too).
+    public static func run(config: StageConfig, runners: [StageRunner], metrics: MetricsRegistry, health: HealthState,
+                           logger: Logger) async throws {
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if config.metricsPort > 0 {
+            services.append(.init(service: MetricsServer(host: config.metricsHost, port: config.metricsPort, metrics: metrics,
+                                                         health: health, logger: logger)))
+        }
+        for runner in runners {
+            services.append(.init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup,
+                                  failureTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// Installs JSON logs at the configured level and returns the stage's logger.
+    public static func bootstrapLogging(_ config: StageConfig) -> Logger {
+        JSONLogHandler.bootstrap(level: config.logLevel)
+        var logger = Logger(label: config.stage)
+        logger[metadataKey: "stage"] = .string(config.stage)
+        return logger
+    }
+}
+
+/// Where bundled rules and playbooks are when no directory is given: `VIGIL_HOME`, else the
+/// working directory or a parent of it, else a parent of the executable (a source checkout).
+public func bundledDirectory(_ name: String) -> String {
+    let fileManager = FileManager.default
+    var starts: [String] = []
+    if let home = ProcessInfo.processInfo.environment["VIGIL_HOME"] { starts.append(home) }
+    starts.append(fileManager.currentDirectoryPath)
+    if let executable = Bundle.main.executablePath { starts.append((executable as NSString).deletingLastPathComponent) }
+    for start in starts {
+        var directory = URL(fileURLWithPath: start)
+        for _ in 0..<8 {
+            let candidate = directory.appendingPathComponent(name).path
+            var isDirectory: ObjCBool = false
+            if fileManager.fileExists(atPath: candidate, isDirectory: &isDirectory), isDirectory.boolValue { return candidate }
+            directory.deleteLastPathComponent()
+        }
+    }
+    return name
+}
+
+/// `vigil-ingest`: raw logs to OCSF events.
+public struct IngestCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "vigil-ingest",
+        abstract: "Normalize raw logs from <prefix>raw into OCSF events on <prefix>events.",
+        discussion: """
+            Records that cannot be parsed go to <prefix>dlq with the reason in headers. Run as many
+            copies as the raw topic has partitions; they share the consumer group.
+
+            Examples:
+              vigil-ingest --brokers kafka-1:9092,kafka-2:9092
+              VIGIL_KAFKA_SECURITY_PROTOCOL=SASL_SSL VIGIL_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 vigil-ingest --config /etc/vigil/ingest.yaml
+            """)
+    @OptionGroup public var options: StageOptions
+
+    public init() {}
+
+    public func run() async throws {
+        let config = try options.load(stage: "vigil-ingest")
+        let logger = StageLauncher.bootstrapLogging(config)
+        let metrics = MetricsRegistry()
+        let health = HealthState()
+        let runner = StageRunner(config: config, inputTopics: [config.topics.raw],
+                                 processor: IngestProcessor(topics: config.topics, metrics: metrics),
+                                 metrics: metrics, health: health, logger: logger)
+        try await StageLauncher.run(config: config, runners: [runner], metrics: metrics, health: health, logger: logger)
+    }
+}
+
+/// `vigil-enrich`: events joined with the asset inventory.
+public struct EnrichCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "vigil-enrich",
+        abstract: "Join <prefix>events with the asset inventory and write <prefix>enriched.",
+        discussion: """
+            The inventory is a SQLite file (see `vigil inventory import`). Unknown assets are marked
+            `vigil.asset_status = "unknown"`, never dropped.
+
+            Examples:
+              vigil-enrich --inventory /var/lib/vigil/inventory.sqlite
+              vigil-enrich --inventory inv.sqlite --import samples/inventory.csv
+            """)
+    @OptionGroup public var options: StageOptions
+    @Option(help: "Inventory SQLite file (or the `inventory` setting). Default vigil-inventory.sqlite.")
+    public var inventory: String?
+    @Option(name: .customLong("import"), help: "CSV or JSON inventory file to import at start.")
+    public var importFile: String?
+
+    public init() {}
+
+    public func run() async throws {
+        let config = try options.load(stage: "vigil-enrich")
+        let logger = StageLauncher.bootstrapLogging(config)
+        let store = try InventoryStore(path: inventory ?? config.settings["inventory"] ?? "vigil-inventory.sqlite")
+        if let importFile {
+            let summary = importFile.hasSuffix(".json") ? try store.importJSON(path: importFile, at: wallClockMillis())
+                                                        : try store.importCSV(path: importFile, at: wallClockMillis())
+            logger.info("inventory imported", metadata: ["imported": "\(summary.imported)", "updated": "\(summary.updated)"])
+        }
+        let metrics = MetricsRegistry()
+        let health = HealthState()
+        let runner = StageRunner(config: config, inputTopics: [config.topics.events],
+                                 processor: EnrichProcessor(enricher: Enricher(store: store), topics: config.topics, metrics: metrics),
+                                 metrics: metrics, health: health, logger: logger)
+        try await StageLauncher.run(config: config, runners: [runner], metrics: metrics, health: health, logger: logger)
+    }
+}
+
+/// `vigil-detect`: rules over event time, as a select and an aggregate runner.
+public struct DetectCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "vigil-detect",
+        abstract: "Run detection rules over <prefix>enriched and write alerts to <prefix>alerts.",
+        discussion: """
+            Two consumer groups run in each process: <group>-select evaluates matches and writes
+            partial records keyed by rule and group to <prefix>detect.partials; <group>-aggregate owns
+            those keys and evaluates windows in event time. Results do not depend on how many copies run.
+
+            Examples:
+              vigil-detect --rules /etc/vigil/rules
+              vigil-detect --rules rules --idle-advance 0     # never move watermarks with the wall clock
+            """)
+    @OptionGroup public var options: StageOptions
+    @Option(help: "Directory of YAML rules (or the `rules` setting). Default: the bundled rules/.")
+    public var rules: String?
+    @Option(help: "Seconds a partials partition may be idle before its watermark follows the wall clock (live mode); 0 disables.")
+    public var idleAdvance: Int = 5
+
+    public init() {}
+
+    public func run() async throws {
+        let config = try options.load(stage: "vigil-detect")
+        let logger = StageLauncher.bootstrapLogging(config)
+        let directory = rules ?? config.settings["rules"] ?? bundledDirectory("rules")
+        let ruleSet = try RuleSet.load(directory: directory)
+        logger.info("rules loaded", metadata: ["count": "\(ruleSet.rules.count)", "directory": .string(directory)])
+        let metrics = MetricsRegistry()
+        let health = HealthState()
+        var selectConfig = config
+        selectConfig.groupID = config.groupID + "-select"
+        var aggregateConfig = config
+        aggregateConfig.groupID = config.groupID + "-aggregate"
+        let select = StageRunner(config: selectConfig, inputTopics: [config.topics.enriched],
+                                 processor: DetectSelectProcessor(rules: ruleSet, topics: config.topics, metrics: metrics),
+                                 metrics: metrics, health: health, logger: logger)
+        let aggregate = StageRunner(config: aggregateConfig, inputTopics: [config.topics.detectPartials],
+                                    processor: DetectAggregateProcessor(rules: ruleSet, topics: config.topics, metrics: metrics,
+                                                                        idleAdvanceMillis: idleAdvance > 0 ? Int64(idleAdvance) * 1000 : nil),
+                                    metrics: metrics, health: health, logger: logger)
+        try await StageLauncher.run(config: config, runners: [select, aggregate], metrics: metrics, health: health, logger: logger)
+    }
+}
+
+/// `vigil-respond`: alerts to gated commands.
+public struct RespondCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "vigil-respond",
+        abstract: "Turn <prefix>alerts into commands on <prefix>commands, as the playbooks say.",
+        discussion: """
+            Commands are keyed by target and identified by hash(alert id, action, target), so an alert
+            delivered twice yields one command. Destructive actions stay dry-run unless a playbook says
+            `mode: enforce`.
+
+            Examples:
+              vigil-respond --playbooks /etc/vigil/playbooks
+            """)
+    @OptionGroup public var options: StageOptions
+    @Option(help: "Directory of YAML playbooks (or the `playbooks` setting). Default: the bundled playbooks/.")
+    public var playbooks: String?
+
+    public init() {}
+
+    public func run() async throws {
+        let config = try options.load(stage: "vigil-respond")
+        let logger = StageLauncher.bootstrapLogging(config)
+        let directory = playbooks ?? config.settings["playbooks"] ?? bundledDirectory("playbooks")
+        let playbookSet = try PlaybookSet.load(directory: directory)
+        logger.info("playbooks loaded", metadata: ["count": "\(playbookSet.playbooks.count)", "directory": .string(directory)])
+        let metrics = MetricsRegistry()
+        let health = HealthState()
+        let runner = StageRunner(config: config, inputTopics: [config.topics.alerts],
+                                 processor: RespondProcessor(playbooks: playbookSet, topics: config.topics, metrics: metrics),
+                                 metrics: metrics, health: health, logger: logger)
+        try await StageLauncher.run(config: config, runners: [runner], metrics: metrics, health: health, logger: logger)
+    }
+}

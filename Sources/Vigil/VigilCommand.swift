@@ -1,0 +1,325 @@
+import ArgumentParser
+import Detection
+import Foundation
+import Inventory
+import Kafka
+import Logging
+import Normalize
+import OCSF
+import Pipeline
+import Response
+import Stages
+import Synchronization
+
+/// `vigil`: the operator's command line.
+@main
+struct VigilCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vigil",
+        abstract: "Continuous security monitoring for cloud estates, as a streaming pipeline over Kafka.",
+        discussion: """
+            The pipeline runs as four stage executables (vigil-ingest, vigil-enrich, vigil-detect,
+            vigil-respond). This command starts a demo, ships logs, runs the stages offline over
+            files, and manages topics and the inventory.
+
+            Examples:
+              vigil demo --once                                   # everything on an embedded broker
+              vigil normalize --source cloudtrail trail.json | vigil detect
+              vigil ship --brokers kafka:9092 --source cloudtrail logs/*.json
+            """,
+        subcommands: [Demo.self, Broker.self, Topics_.self, Ship.self, NormalizeCommand.self, EnrichOffline.self,
+                      DetectOffline.self, RespondOffline.self, InventoryCommand.self, Passthrough.self])
+}
+
+/// Options for commands that talk to Kafka.
+struct KafkaOptions: ParsableArguments {
+    @Option(help: "Kafka bootstrap servers (or VIGIL_BROKERS). Default 127.0.0.1:9092.")
+    var brokers: String?
+    @Option(help: "Topic name prefix (or VIGIL_TOPIC_PREFIX). Default 'vigil.'.")
+    var topicPrefix: String?
+
+    func kafkaConfig(clientID: String) -> KafkaConfig {
+        let environment = ProcessInfo.processInfo.environment
+        var config = KafkaConfig.fromEnvironment(environment, base: KafkaConfig(clientID: clientID))
+        if let brokers { config.bootstrapServers = brokers }
+        return config
+    }
+
+    var topics: Topics {
+        Topics(prefix: topicPrefix ?? ProcessInfo.processInfo.environment["VIGIL_TOPIC_PREFIX"] ?? "vigil.")
+    }
+}
+
+/// A logger for CLI commands: warnings and worse, as JSON lines on stderr.
+func cliLogger(_ label: String, level: Logger.Level = .warning) -> Logger {
+    var logger = Logger(label: label) { label in JSONLogHandler(label: label, level: level) }
+    logger.logLevel = level
+    return logger
+}
+
+struct Broker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the embedded Kafka-protocol broker in the foreground (in-memory; for demos and tests).",
+        discussion: """
+            Creates Vigil's topics on it unless --no-topics is given. Stop with Ctrl-C.
+
+            Example:
+              vigil broker --port 9092 &
+              vigil-ingest --brokers 127.0.0.1:9092
+            """)
+    @Option(help: "Port to listen on (loopback).") var port: Int = 9092
+    @Option(help: "Partitions per topic.") var partitions: Int32 = 4
+    @Flag(help: "Do not create Vigil's topics.") var noTopics = false
+    @Option(help: "Topic name prefix.") var topicPrefix: String = "vigil."
+
+    func run() async throws {
+        guard let binary = EmbeddedBroker.locateBinary() else {
+            throw ValidationError("the embedded broker (tools/bin/tansu) is not installed: run scripts/setup")
+        }
+        let logger = cliLogger("vigil-broker", level: .info)
+        let broker = try await EmbeddedBroker.start(binary: binary, port: port, logger: logger, output: FileHandle.standardError)
+        if !noTopics {
+            let admin = try KafkaAdmin(config: KafkaConfig(bootstrapServers: broker.bootstrapServers), logger: logger)
+            try await admin.createTopics(Topics(prefix: topicPrefix).specs(partitions: partitions, replicationFactor: 1))
+        }
+        print("broker listening on \(broker.bootstrapServers); Ctrl-C to stop")
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                broker.waitUntilExit()
+                continuation.resume()
+            }
+        }
+    }
+}
+
+struct Topics_: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topics",
+        abstract: "Create or list Vigil's topics.",
+        discussion: """
+            Examples:
+              vigil topics create --brokers kafka:9092 --partitions 12 --replication-factor 3
+              vigil topics list --brokers kafka:9092
+            """)
+    @Argument(help: "create | list") var action: String
+    @OptionGroup var kafka: KafkaOptions
+    @Option(help: "Partitions per topic (create).") var partitions: Int32 = 4
+    @Option(help: "Replication factor (create); -1 = the broker's default.") var replicationFactor: Int32 = -1
+
+    func validate() throws {
+        guard ["create", "list"].contains(action) else { throw ValidationError("action must be 'create' or 'list'") }
+        guard partitions > 0 else { throw ValidationError("--partitions must be positive") }
+    }
+
+    func run() async throws {
+        let admin = try KafkaAdmin(config: kafka.kafkaConfig(clientID: "vigil-topics"), logger: cliLogger("vigil-topics"))
+        if action == "create" {
+            let created = try await admin.createTopics(kafka.topics.specs(partitions: partitions, replicationFactor: replicationFactor))
+            print(created.isEmpty ? "all topics already exist" : "created: \(created.sorted().joined(separator: ", "))")
+        } else {
+            for topic in try await admin.listTopics() where topic.name.hasPrefix(kafka.topics.prefix) {
+                print("\(topic.name)\t\(topic.partitions.count) partitions")
+            }
+        }
+    }
+}
+
+struct Ship: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send log files to <prefix>raw with a vigil-source header.",
+        discussion: """
+            Each file is one raw record (a CloudTrail file may hold thousands of entries); with --lines
+            (or .jsonl/.ndjson/.log files) each line is one. The call returns once the broker has
+            acknowledged every record.
+
+            Example:
+              vigil ship --source cloudtrail --brokers kafka:9092 AWSLogs/111122223333/CloudTrail/*.json
+            """)
+    @OptionGroup var kafka: KafkaOptions
+    @Option(help: "Log source (vigil-source header): cloudtrail, ...; omit to let ingest detect it.") var source: String?
+    @Flag(help: "One record per line.") var lines = false
+    @Argument(help: "Files to send.") var files: [String]
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("name at least one file") }
+    }
+
+    func run() async throws {
+        let inputs = try Offline.read(files, lines: lines)
+        let producer = try KafkaProducer(config: kafka.kafkaConfig(clientID: "vigil-ship"), logger: cliLogger("vigil-ship"))
+        let records = inputs.map { input in
+            OutgoingRecord(topic: kafka.topics.raw, key: Array(input.origin.utf8), value: input.bytes,
+                           headers: source.map { [KafkaHeader(VigilHeader.source, $0)] } ?? [])
+        }
+        try await producer.send(records)
+        await producer.close()
+        print("shipped \(records.count) records to \(kafka.topics.raw)")
+    }
+}
+
+struct NormalizeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "normalize",
+        abstract: "Normalize log files to OCSF events (JSON lines on stdout; dead letters on stderr).",
+        discussion: """
+            Examples:
+              vigil normalize --source cloudtrail samples/cloudtrail/*.json
+              zcat trail.json.gz | vigil normalize --source cloudtrail --whole
+            """)
+    @Option(help: "Log source; omit to detect it per record.") var source: String?
+    @Flag(help: "One record per line (default for .jsonl/.ndjson/.log files and standard input).") var lines = false
+    @Flag(help: "Treat standard input as one record instead of lines.") var whole = false
+    @Argument(help: "Files (standard input when none).") var files: [String] = []
+
+    func run() async throws {
+        var inputs = try Offline.read(files, lines: lines)
+        if whole && files.isEmpty { inputs = [Offline.Input(origin: "stdin", bytes: inputs.flatMap { $0.bytes + [0x0A] })] }
+        let topics = Topics()
+        var processor = IngestProcessor(topics: topics, metrics: MetricsRegistry())
+        let (_, dead) = Offline.run(stage: "normalize", inputs: inputs, topic: "file", processor: &processor,
+                                    emit: [topics.events], source: source)
+        if dead > 0 { throw ExitCode(2) }
+    }
+}
+
+struct EnrichOffline: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enrich",
+        abstract: "Join OCSF events (JSON lines) with the inventory.",
+        discussion: """
+            Example:
+              vigil normalize samples/cloudtrail/*.json | vigil enrich --inventory inv.sqlite --import samples/inventory.csv
+            """)
+    @Option(help: "Inventory SQLite file.") var inventory: String = "vigil-inventory.sqlite"
+    @Option(name: .customLong("import"), help: "CSV or JSON inventory file to import first.") var importFile: String?
+    @Argument(help: "Event files (standard input when none).") var files: [String] = []
+
+    func run() async throws {
+        let store = try InventoryStore(path: inventory)
+        if let importFile {
+            _ = importFile.hasSuffix(".json") ? try store.importJSON(path: importFile, at: wallClockMillis())
+                                              : try store.importCSV(path: importFile, at: wallClockMillis())
+        }
+        let topics = Topics()
+        var processor = EnrichProcessor(enricher: Enricher(store: store), topics: topics, metrics: MetricsRegistry())
+        let (_, dead) = Offline.run(stage: "enrich", inputs: try Offline.read(files, lines: true), topic: topics.events,
+                                    processor: &processor, emit: [topics.enriched])
+        if dead > 0 { throw ExitCode(2) }
+    }
+}
+
+struct DetectOffline: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detect",
+        abstract: "Run rules over OCSF events (JSON lines) and print alerts; windows close at end of input.",
+        discussion: """
+            Example:
+              vigil normalize samples/cloudtrail/*.json | vigil detect --rules rules
+            """)
+    @Option(help: "Directory of YAML rules. Default: the bundled rules/.") var rules: String?
+    @Argument(help: "Event files (standard input when none).") var files: [String] = []
+
+    func run() async throws {
+        let ruleSet = try RuleSet.load(directory: rules ?? bundledDirectory("rules"))
+        let topics = Topics()
+        var detector = OfflineDetector(rules: ruleSet, topics: topics, metrics: MetricsRegistry())
+        let (_, dead) = Offline.run(stage: "detect", inputs: try Offline.read(files, lines: true), topic: topics.enriched,
+                                    processor: &detector, emit: [topics.alerts])
+        for alert in detector.finish() { print(String(decoding: alert.value, as: UTF8.self)) }
+        if dead > 0 { throw ExitCode(2) }
+    }
+}
+
+struct RespondOffline: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "respond",
+        abstract: "Turn alerts (JSON lines) into commands as the playbooks say (nothing is executed).",
+        discussion: """
+            Example:
+              vigil normalize samples/cloudtrail/*.json | vigil detect | vigil respond --playbooks playbooks
+            """)
+    @Option(help: "Directory of YAML playbooks. Default: the bundled playbooks/.") var playbooks: String?
+    @Argument(help: "Alert files (standard input when none).") var files: [String] = []
+
+    func run() async throws {
+        let set = try PlaybookSet.load(directory: playbooks ?? bundledDirectory("playbooks"))
+        let topics = Topics()
+        var processor = RespondProcessor(playbooks: set, topics: topics, metrics: MetricsRegistry())
+        let (_, dead) = Offline.run(stage: "respond", inputs: try Offline.read(files, lines: true), topic: topics.alerts,
+                                    processor: &processor, emit: [topics.commands])
+        if dead > 0 { throw ExitCode(2) }
+    }
+}
+
+struct InventoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inventory",
+        abstract: "Import or list the asset inventory.",
+        discussion: """
+            Examples:
+              vigil inventory import samples/inventory.csv --inventory inv.sqlite
+              vigil inventory list --inventory inv.sqlite --json
+            """)
+    @Argument(help: "import FILE | list") var action: [String]
+    @Option(help: "Inventory SQLite file.") var inventory: String = "vigil-inventory.sqlite"
+    @Flag(help: "JSON lines instead of a table (list).") var json = false
+
+    func validate() throws {
+        guard let verb = action.first, (verb == "import" && action.count == 2) || (verb == "list" && action.count == 1) else {
+            throw ValidationError("use 'inventory import FILE' or 'inventory list'")
+        }
+    }
+
+    func run() async throws {
+        let store = try InventoryStore(path: inventory)
+        if action[0] == "import" {
+            let file = action[1]
+            let summary = file.hasSuffix(".json") ? try store.importJSON(path: file, at: wallClockMillis())
+                                                  : try store.importCSV(path: file, at: wallClockMillis())
+            print("imported \(summary.imported), updated \(summary.updated), unchanged \(summary.unchanged) into \(inventory)")
+        } else {
+            for asset in try store.all() {
+                if json { print(asset.jsonValue.jsonText) } else {
+                    print([asset.id, asset.kind, asset.name ?? "-", asset.owner ?? "-", asset.environment ?? "-",
+                           asset.criticality ?? "-"].joined(separator: "\t"))
+                }
+            }
+        }
+    }
+}
+
+struct Passthrough: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy a topic to another through the stage runner with no work (benchmark baseline).",
+        discussion: """
+            Prints {"records":N,"seconds":S} last, S from the first input to the last delivered output.
+
+            Example:
+              vigil passthrough --brokers 127.0.0.1:9092 --from bench.in --to bench.out --exit-when-idle 3
+            """)
+    @OptionGroup var kafka: KafkaOptions
+    @Option(help: "Input topic (not prefixed).") var from: String
+    @Option(help: "Output topic (not prefixed).") var to: String
+    @Option(help: "Consumer group.") var group: String = "vigil-passthrough"
+    @Option(help: "Exit after this many idle seconds once records have flowed; 0 = run until signalled.") var exitWhenIdle: Int = 0
+    @Option(help: "Records per poll and produce batch.") var batchSize: Int = 1000
+
+    func run() async throws {
+        var config = StageConfig(stage: "vigil-passthrough")
+        config.kafka = kafka.kafkaConfig(clientID: "vigil-passthrough")
+        config.groupID = group
+        config.metricsPort = 0
+        config.batchSize = batchSize
+        config.exitWhenIdle = exitWhenIdle > 0 ? .seconds(exitWhenIdle) : nil
+        let runner = StageRunner(config: config, inputTopics: [from], processor: PassthroughProcessor(destination: to),
+                                 metrics: MetricsRegistry(), health: HealthState(), logger: cliLogger("vigil-passthrough"))
+        try await runner.run()
+        let stats = runner.stats.withLock { $0 }
+        var seconds = 0.0
+        if let first = stats.firstInput, let last = stats.lastDelivered {
+            let elapsed = last - first
+            seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        }
+        print(#"{"records":\#(stats.inputs),"seconds":\#(String(format: "%.3f", seconds))}"#)
+    }
+}
