@@ -1,1 +1,138 @@
+import Foundation
+import Kafka
+import OCSF
+import Pipeline
+import TestSupport
 import Testing
+
+/// The built executables (`vigil`, `vigil-ingest`, ...) live next to the test bundle.
+enum Binaries {
+    static let directory: String = {
+        var candidates: [String] = []
+        if let url = Bundle.main.executableURL { candidates.append(url.deletingLastPathComponent().path) }
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path)
+        candidates.append(repository + "/.build/debug")
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0 + "/vigil-ingest") } ?? candidates[0]
+    }()
+
+    static var available: Bool {
+        TestBroker.isAvailable && FileManager.default.isExecutableFile(atPath: directory + "/vigil")
+    }
+
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    static func launch(_ name: String, _ arguments: [String], environment: [String: String], log: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: directory + "/" + name)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.currentDirectoryURL = URL(fileURLWithPath: repository)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = FileHandle(forWritingAtPath: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+}
+
+/// A CloudTrail event with a known eventID.
+func cloudTrailEvent(_ index: Int) -> [UInt8] {
+    let second = index % 60
+    let minute = (index / 60) % 60
+    let text = """
+        {"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE\(index % 17)","arn":"arn:aws:iam::111122223333:user/u\(index % 17)","accountId":"111122223333","userName":"u\(index % 17)"},"eventTime":"2026-11-20T10:\(minute < 10 ? "0" : "")\(minute):\(second < 10 ? "0" : "")\(second)Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.\(index % 200)","userAgent":"aws-cli/2.15.30","requestParameters":{"bucketName":"b","key":"k\(index)"},"responseElements":null,"requestID":"req-\(index)","eventID":"evt-\(index)","readOnly":true,"eventType":"AwsApiCall","managementEvent":false,"recipientAccountId":"111122223333"}
+        """
+    return Array(text.utf8)
+}
+
+@Suite(.enabled(if: Binaries.available, "broker or built executables missing (run make test)"), .serialized)
+struct EndToEndTests {
+    @Test func ingestKilledMidStreamAndRestartedLosesNothing() async throws {
+        let broker = try await TestBroker.start()
+        let topics = Topics(prefix: "e2e.")
+        let config = TestBroker.config(broker)
+        let admin = try KafkaAdmin(config: config, logger: TestBroker.logger)
+        try await admin.createTopics(topics.specs(partitions: 4, replicationFactor: 1))
+        let total = 20_000
+        let producer = try KafkaProducer(config: config, logger: TestBroker.logger)
+        try await producer.send((0..<total).map { OutgoingRecord(topic: topics.raw, key: Array("k\($0)".utf8), value: cloudTrailEvent($0),
+                                                                 headers: [KafkaHeader(VigilHeader.source, "cloudtrail")]) })
+        await producer.close()
+
+        let environment = ["VIGIL_BROKERS": broker.bootstrapServers, "VIGIL_TOPIC_PREFIX": topics.prefix, "VIGIL_METRICS_PORT": "0",
+                           "VIGIL_KAFKA_SESSION_TIMEOUT_MS": "6000", "VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS": "500"]
+        let log = NSTemporaryDirectory() + "vigil-e2e-ingest-\(broker.port).log"
+        let first = try Binaries.launch("vigil-ingest", [], environment: environment, log: log)
+
+        // Watch the output; kill -9 once part of it is there.
+        let watcher = try KafkaConsumer(config: config, groupID: nil, logger: TestBroker.logger)
+        try watcher.assign((0..<4).map { TopicPartitionOffset(TopicPartition(topic: topics.events, partition: $0), offset: KafkaConsumer.beginning) })
+        var events: [ConsumedRecord] = []
+        _ = await TestBroker.eventually(timeout: .seconds(60)) {
+            events += (try? await watcher.poll(maxRecords: 5000, timeout: .milliseconds(100)).records) ?? []
+            return events.count >= 2000
+        }
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        #expect(events.count < total, "the stage was killed mid-stream")
+
+        let second = try Binaries.launch("vigil-ingest", [], environment: environment, log: log)
+        defer { if second.isRunning { second.terminate(); second.waitUntilExit() } }
+        var uids = Set(events.compactMap { try? JSON.parse($0.value) }.compactMap(OCSFEvent.uid))
+        let complete = await TestBroker.eventually(timeout: .seconds(120)) {
+            let batch = (try? await watcher.poll(maxRecords: 5000, timeout: .milliseconds(200)).records) ?? []
+            events += batch
+            for record in batch { if let uid = (try? JSON.parse(record.value)).flatMap(OCSFEvent.uid) { uids.insert(uid) } }
+            return uids.count >= total
+        }
+        #expect(complete, "every input's event arrived after the restart")
+        #expect(uids == Set((0..<total).map { "evt-\($0)" }))
+        // Duplicates are allowed only as the same event again (same id, same content but processing time).
+        var byUID: [String: JSON] = [:]
+        for record in events {
+            var event = try JSON.parse(record.value)
+            event.set("metadata.processed_time", nil)
+            let uid = try #require(OCSFEvent.uid(event))
+            if let previous = byUID[uid] { #expect(previous == event) } else { byUID[uid] = event }
+        }
+        await watcher.close()
+
+        // SIGTERM: the stage stops cleanly and leaves nothing processed uncommitted.
+        second.terminate()
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 0)
+        let probe = try KafkaConsumer(config: config, groupID: "vigil-ingest", logger: TestBroker.logger)
+        let committed = try await probe.committed((0..<4).map { TopicPartition(topic: topics.raw, partition: $0) })
+        #expect(committed.values.reduce(0, +) == Int64(total), "committed offsets cover every raw record")
+        await probe.close()
+    }
+
+    @Test func demoRunsEndToEndAndAccountsForEveryRecord() async throws {
+        let log = NSTemporaryDirectory() + "vigil-e2e-demo-\(ProcessInfo.processInfo.processIdentifier).log"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.directory + "/vigil")
+        process.arguments = ["demo", "--once", "--work-dir", NSTemporaryDirectory() + "vigil-e2e-demo-\(ProcessInfo.processInfo.processIdentifier)"]
+        process.currentDirectoryURL = URL(fileURLWithPath: Binaries.repository)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "demo output:\n\(output)")
+        let last = try #require(output.split(separator: "\n").last.map(String.init))
+        let summary = try JSON.parse(last)
+        #expect(summary["raw"] == 5)
+        #expect(summary["events"] == 13)
+        #expect(summary["enriched"] == 13)
+        #expect(summary["alerts"] == 2)
+        #expect(summary["commands"] == 2)
+        #expect(summary["dlq"] == 1)
+        #expect(output.contains("aws.cloudtrail.logging_disabled"))
+        #expect(output.contains("aws.console.bruteforce"))
+        #expect(output.contains("asset ci-runner-1"))
+    }
+}
