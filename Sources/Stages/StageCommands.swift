@@ -69,6 +69,13 @@ public enum StageLauncher {
     }
 }
 
+extension InventoryStore {
+    /// Imports a JSON file (`.json`) or a CSV file (anything else).
+    public func importFile(path: String, at time: Int64) throws(InventoryError) -> ImportSummary {
+        path.hasSuffix(".json") ? try importJSON(path: path, at: time) : try importCSV(path: path, at: time)
+    }
+}
+
 /// Where bundled rules and playbooks are when no directory is given: `VIGIL_HOME`, else the
 /// working directory or a parent of it, else a parent of the executable (a source checkout).
 public func bundledDirectory(_ name: String) -> String {
@@ -95,8 +102,7 @@ public struct IngestCommand: AsyncParsableCommand {
         commandName: "vigil-ingest",
         abstract: "Normalize raw logs from <prefix>raw into OCSF events on <prefix>events.",
         discussion: """
-            Records that cannot be parsed go to <prefix>dlq with the reason in headers. Run as many
-            copies as the raw topic has partitions; they share the consumer group.
+            Records that cannot be parsed go to <prefix>dlq with the reason in headers. Run as many copies as the raw topic has partitions; they share the consumer group.
 
             Examples:
               vigil-ingest --brokers kafka-1:9092,kafka-2:9092
@@ -124,8 +130,7 @@ public struct EnrichCommand: AsyncParsableCommand {
         commandName: "vigil-enrich",
         abstract: "Join <prefix>events with the asset inventory and write <prefix>enriched.",
         discussion: """
-            The inventory is a SQLite file (see `vigil inventory import`). Unknown assets are marked
-            `vigil.asset_status = "unknown"`, never dropped.
+            The inventory is a SQLite file (see `vigil inventory import`). Unknown assets are marked `vigil.asset_status = "unknown"`, never dropped.
 
             Examples:
               vigil-enrich --inventory /var/lib/vigil/inventory.sqlite
@@ -144,8 +149,7 @@ public struct EnrichCommand: AsyncParsableCommand {
         let logger = StageLauncher.bootstrapLogging(config)
         let store = try InventoryStore(path: inventory ?? config.settings["inventory"] ?? "vigil-inventory.sqlite")
         if let importFile {
-            let summary = importFile.hasSuffix(".json") ? try store.importJSON(path: importFile, at: wallClockMillis())
-                                                        : try store.importCSV(path: importFile, at: wallClockMillis())
+            let summary = try store.importFile(path: importFile, at: wallClockMillis())
             logger.info("inventory imported", metadata: ["imported": "\(summary.imported)", "updated": "\(summary.updated)"])
         }
         let metrics = MetricsRegistry()
@@ -163,9 +167,7 @@ public struct DetectCommand: AsyncParsableCommand {
         commandName: "vigil-detect",
         abstract: "Run detection rules over <prefix>enriched and write alerts to <prefix>alerts.",
         discussion: """
-            Two consumer groups run in each process: <group>-select evaluates matches and writes
-            partial records keyed by rule and group to <prefix>detect.partials; <group>-aggregate owns
-            those keys and evaluates windows in event time. Results do not depend on how many copies run.
+            Two consumer groups run in each process: <group>-select evaluates matches and writes partial records keyed by rule and group to <prefix>detect.partials; <group>-aggregate owns those keys and evaluates windows in event time. Results do not depend on how many copies run.
 
             Examples:
               vigil-detect --rules /etc/vigil/rules
@@ -208,9 +210,7 @@ public struct RespondCommand: AsyncParsableCommand {
         commandName: "vigil-respond",
         abstract: "Turn <prefix>alerts into commands on <prefix>commands, as the playbooks say.",
         discussion: """
-            Commands are keyed by target and identified by hash(alert id, action, target), so an alert
-            delivered twice yields one command. Destructive actions stay dry-run unless a playbook says
-            `mode: enforce`.
+            Commands are keyed by target and identified by hash(alert id, action, target), so an alert delivered twice yields one command. Destructive actions stay dry-run unless a playbook says `mode: enforce`.
 
             Examples:
               vigil-respond --playbooks /etc/vigil/playbooks

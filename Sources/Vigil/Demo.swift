@@ -10,10 +10,7 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the whole pipeline on the bundled samples and show alerts and commands as they happen.",
         discussion: """
-            Starts the embedded broker (unless --brokers is given), creates the topics, starts
-            vigil-ingest, vigil-enrich, vigil-detect and vigil-respond as child processes, ships
-            samples/ into <prefix>raw and prints alerts and commands. With --once it exits when the
-            data has flowed through and prints a JSON summary as its last line:
+            Starts the embedded broker (unless --brokers is given), creates the topics, starts vigil-ingest, vigil-enrich, vigil-detect and vigil-respond as child processes, ships samples/ into <prefix>raw and prints alerts and commands. With --once it exits when the data has flowed through and prints a JSON summary as its last line:
             {"raw":N,"events":N,"enriched":N,"alerts":N,"commands":N,"dlq":N}
 
             Examples:

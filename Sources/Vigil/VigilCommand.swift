@@ -18,12 +18,10 @@ struct VigilCommand: AsyncParsableCommand {
         commandName: "vigil",
         abstract: "Continuous security monitoring for cloud estates, as a streaming pipeline over Kafka.",
         discussion: """
-            The pipeline runs as four stage executables (vigil-ingest, vigil-enrich, vigil-detect,
-            vigil-respond). This command starts a demo, ships logs, runs the stages offline over
-            files, and manages topics and the inventory.
+            The pipeline runs as four stage executables (vigil-ingest, vigil-enrich, vigil-detect, vigil-respond). This command starts a demo, ships logs, runs the stages offline over files, and manages topics and the inventory.
 
             Examples:
-              vigil demo --once                                   # everything on an embedded broker
+              vigil demo --once        # everything on an embedded broker
               vigil normalize --source cloudtrail trail.json | vigil detect
               vigil ship --brokers kafka:9092 --source cloudtrail logs/*.json
             """,
@@ -128,9 +126,7 @@ struct Ship: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send log files to <prefix>raw with a vigil-source header.",
         discussion: """
-            Each file is one raw record (a CloudTrail file may hold thousands of entries); with --lines
-            (or .jsonl/.ndjson/.log files) each line is one. The call returns once the broker has
-            acknowledged every record.
+            Each file is one raw record (a CloudTrail file may hold thousands of entries); with --lines (or .jsonl/.ndjson/.log files) each line is one. The call returns once the broker has acknowledged every record.
 
             Example:
               vigil ship --source cloudtrail --brokers kafka:9092 AWSLogs/111122223333/CloudTrail/*.json
@@ -197,8 +193,7 @@ struct EnrichOffline: AsyncParsableCommand {
     func run() async throws {
         let store = try InventoryStore(path: inventory)
         if let importFile {
-            _ = importFile.hasSuffix(".json") ? try store.importJSON(path: importFile, at: wallClockMillis())
-                                              : try store.importCSV(path: importFile, at: wallClockMillis())
+            _ = try store.importFile(path: importFile, at: wallClockMillis())
         }
         let topics = Topics()
         var processor = EnrichProcessor(enricher: Enricher(store: store), topics: topics, metrics: MetricsRegistry())
@@ -274,8 +269,7 @@ struct InventoryCommand: AsyncParsableCommand {
         let store = try InventoryStore(path: inventory)
         if action[0] == "import" {
             let file = action[1]
-            let summary = file.hasSuffix(".json") ? try store.importJSON(path: file, at: wallClockMillis())
-                                                  : try store.importCSV(path: file, at: wallClockMillis())
+            let summary = try store.importFile(path: file, at: wallClockMillis())
             print("imported \(summary.imported), updated \(summary.updated), unchanged \(summary.unchanged) into \(inventory)")
         } else {
             for asset in try store.all() {
