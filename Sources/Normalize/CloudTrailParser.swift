@@ -4,7 +4,7 @@ import OCSF
 /// log file, an EventBridge envelope (`detail-type` "... via CloudTrail", event in `detail`),
 /// or a digest file (recognized and skipped). The mapping to OCSF 1.3 is in
 /// `CloudTrailMapping.swift` and documented in docs/sources.md.
-public struct CloudTrailParser: SourceParser {
+public struct CloudTrailParser: JSONSourceParser {
     /// A CloudTrail parser; it has no configuration.
     public init() {}
 

@@ -20,8 +20,9 @@ public struct Normalizer: Sendable {
     /// The source names this normalizer accepts in the `vigil-source` header.
     public var sourceNames: [String] { parsers.map(\.sourceName) }
 
-    /// Parses the record's JSON once; dispatches by `source` header, else detects; an unknown header value,
-    /// undetectable format, or invalid JSON yields a result with no events and one failure (never throws, never traps).
+    /// Dispatches by `source` header, else detects (JSON sources first, then text sources);
+    /// an unknown header value, an undetectable format or a JSON source's invalid JSON yields a
+    /// result with no events and one failure (never throws, never traps).
     ///
     /// The header is matched case-insensitively, ignoring surrounding whitespace; an empty
     /// header counts as absent.
@@ -39,24 +40,25 @@ public struct Normalizer: Sendable {
             chosen = parser
         }
         let detected = header == nil
-        let document: JSON
-        do {
-            document = try JSON.parse(record.bytes)
-        } catch {
-            return NormalizeResult(failures: [NormalizeFailure(
-                code: NormalizeFailure.Code.invalidJSON, message: error.description
-            )], source: chosen?.sourceName ?? Self.unknownSource, detected: detected)
-        }
+        // JSON is parsed once, here, when a JSON parser was chosen or detection needs it; a
+        // text parser chosen by header gets the bytes untouched.
+        let document: Result<JSON, JSONParseError>? = (chosen?.readsJSON ?? true) ? SourceInput(raw: record.bytes).json() : nil
+        let input = SourceInput(raw: record.bytes, document: document)
         if chosen == nil {
-            chosen = parsers.first(where: { $0.recognizes(document) })
+            chosen = parsers.first(where: { $0.recognizes(input) })
         }
         guard let parser = chosen else {
+            if case .failure(let error) = document {
+                return NormalizeResult(failures: [NormalizeFailure(
+                    code: NormalizeFailure.Code.invalidJSON, message: error.description
+                )], source: Self.unknownSource, detected: true)
+            }
             return NormalizeResult(failures: [NormalizeFailure(
                 code: NormalizeFailure.Code.unrecognizedFormat,
                 message: "no vigil-source header and no parser recognizes the document"
             )], source: Self.unknownSource, detected: true)
         }
-        var result = parser.normalize(document, raw: record.bytes)
+        var result = parser.normalize(input)
         result.source = parser.sourceName
         result.detected = detected
         return result

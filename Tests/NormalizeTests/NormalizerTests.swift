@@ -103,7 +103,7 @@ struct NormalizerTests {
 
     @Test("A custom parser list routes and detects through the protocol")
     func customParser() {
-        struct Fixed: SourceParser {
+        struct Fixed: JSONSourceParser {
             var sourceName: String { "fixed" }
             func recognizes(_ document: JSON) -> Bool { document["fixed"] != nil }
             func normalize(_ document: JSON, raw: [UInt8]) -> NormalizeResult {
