@@ -17,8 +17,9 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 /// (`--config FILE` or `VIGIL_CONFIG`), defaults.
 ///
 /// File keys: `brokers`, `topic_prefix`, `group_id`, `metrics_port`, `metrics_host`,
-/// `log_level`, `batch_size`, `kafka:` (librdkafka properties passed through), and
-/// `settings:` (stage-specific, e.g. `inventory`, `rules`, `playbooks`).
+/// `log_level`, `batch_size`, librdkafka properties passed through either as a `kafka:`
+/// mapping or as flat `kafka.<property>` keys, and `settings:` (stage-specific, e.g.
+/// `inventory`, `rules`, `playbooks`).
 public struct StageConfig: Sendable {
     /// Stage name, used as client id and default consumer group (`vigil-ingest`).
     public var stage: String
@@ -103,6 +104,8 @@ public struct StageConfig: Sendable {
             case "kafka":
                 guard let properties = value as? [String: Any] else { throw ConfigError("kafka in \(path) must be a mapping of librdkafka properties") }
                 for (name, setting) in properties { kafka.properties[name] = "\(setting)" }
+            case let flat where flat.hasPrefix("kafka.") && flat.count > "kafka.".count:
+                kafka.properties[String(flat.dropFirst("kafka.".count))] = "\(value)"
             case "settings":
                 guard let extra = value as? [String: Any] else { throw ConfigError("settings in \(path) must be a mapping") }
                 for (name, setting) in extra { settings[name] = "\(setting)" }

@@ -5,6 +5,7 @@ import Logging
 import OCSF
 import Pipeline
 import Stages
+import Synchronization
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,11 +23,13 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Directory of sample data. Default: the bundled samples/.") var samples: String?
     @Option(help: "Partitions per topic.") var partitions: Int32 = 4
     @Option(help: "Seconds without new records before --once considers the run finished.") var settle: Int = 10
-    @Option(help: "Give up after this many seconds.") var timeout: Int = 180
+    @Option(help: "With --once, give up after this many seconds.") var timeout: Int = 180
     @Option(help: "Keep stage logs and the inventory in this directory (default: a temporary one).") var workDir: String?
 
     func run() async throws {
         let logger = cliLogger("vigil-demo")
+        // Ctrl-C (or SIGTERM) ends the watch loop; the summary is printed and everything stopped.
+        let interrupted = InterruptFlag()
 
         // 1. Broker.
         var broker: EmbeddedBroker?
@@ -87,7 +90,7 @@ struct Demo: AsyncParsableCommand {
             try process.run()
             children.append(process)
         }
-        say("stages started (logs in \(work))")
+        say("stages started (logs in \(work))" + (once ? "" : "; Ctrl-C to stop"))
 
         // 4. Watch every topic from the beginning.
         let watcher = try KafkaConsumer(config: config, groupID: nil, logger: logger)
@@ -104,7 +107,7 @@ struct Demo: AsyncParsableCommand {
         var counts: [String: Int] = [:]
         var lastChange = ContinuousClock.now
         let deadline = ContinuousClock.now + .seconds(timeout)
-        while true {
+        while !interrupted.isSet {
             let batch = try await watcher.poll(maxRecords: 500, timeout: .milliseconds(200))
             for record in batch.records {
                 counts[record.topic, default: 0] += 1
@@ -115,9 +118,8 @@ struct Demo: AsyncParsableCommand {
                 throw ValidationError("\(dead.executableURL?.lastPathComponent ?? "a stage") exited (status \(dead.terminationStatus)); see its log in \(work)")
             }
             if once && (counts[topics.alerts] ?? 0) > 0 && ContinuousClock.now - lastChange > .seconds(settle) { break }
-            if ContinuousClock.now > deadline {
-                if once { throw ValidationError("the samples did not flow through within \(timeout) s; stage logs are in \(work)") }
-                break
+            if once && ContinuousClock.now > deadline {
+                throw ValidationError("the samples did not flow through within \(timeout) s; stage logs are in \(work)")
             }
         }
         await watcher.close()
@@ -211,4 +213,30 @@ struct Demo: AsyncParsableCommand {
 /// Writes a line to standard output at once (the demo is watched live, often through a pipe).
 func emit(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Set by SIGINT or SIGTERM. The signals are ignored by default handling and delivered to a
+/// dispatch source instead, so the demo can stop its children and print its summary.
+final class InterruptFlag {
+    private final class Flag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    private let flag = Flag()
+    private let sources: [any DispatchSourceSignal]
+
+    init() {
+        var sources: [any DispatchSourceSignal] = []
+        let flag = self.flag
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { flag.value.store(true, ordering: .relaxed) }
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    var isSet: Bool { flag.value.load(ordering: .relaxed) }
 }

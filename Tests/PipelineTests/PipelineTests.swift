@@ -131,6 +131,7 @@ struct StageRunnerIntegrationTests {
             metrics_port: 9999
             kafka:
               security.protocol: SSL
+            kafka.ssl.ca.location: /etc/ssl/ca.pem
             settings:
               rules: /etc/vigil/rules
             """.write(toFile: file, atomically: true, encoding: .utf8)
@@ -139,7 +140,7 @@ struct StageRunnerIntegrationTests {
         #expect(config.kafka.bootstrapServers == "env-broker:9092")
         #expect(config.topics.raw == "tenant.raw")
         #expect(config.metricsPort == 9999)
-        #expect(config.kafka.properties == ["security.protocol": "SSL", "sasl.mechanism": "PLAIN"])
+        #expect(config.kafka.properties == ["security.protocol": "SSL", "ssl.ca.location": "/etc/ssl/ca.pem", "sasl.mechanism": "PLAIN"])
         #expect(config.settings["rules"] == "/etc/vigil/rules")
         #expect(config.groupID == "vigil-ingest")
     }
