@@ -122,37 +122,6 @@ struct Topics_: AsyncParsableCommand {
     }
 }
 
-struct Ship: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Send log files to <prefix>raw with a vigil-source header.",
-        discussion: """
-            Each file is one raw record (a CloudTrail file may hold thousands of entries); with --lines (or .jsonl/.ndjson/.log files) each line is one. The call returns once the broker has acknowledged every record.
-
-            Example:
-              vigil ship --source cloudtrail --brokers kafka:9092 AWSLogs/111122223333/CloudTrail/*.json
-            """)
-    @OptionGroup var kafka: KafkaOptions
-    @Option(help: "Log source (vigil-source header): cloudtrail, ...; omit to let ingest detect it.") var source: String?
-    @Flag(help: "One record per line.") var lines = false
-    @Argument(help: "Files to send.") var files: [String]
-
-    func validate() throws {
-        if files.isEmpty { throw ValidationError("name at least one file") }
-    }
-
-    func run() async throws {
-        let inputs = try Offline.read(files, lines: lines)
-        let producer = try KafkaProducer(config: kafka.kafkaConfig(clientID: "vigil-ship"), logger: cliLogger("vigil-ship"))
-        let records = inputs.map { input in
-            OutgoingRecord(topic: kafka.topics.raw, key: Array(input.origin.utf8), value: input.bytes,
-                           headers: source.map { [KafkaHeader(VigilHeader.source, $0)] } ?? [])
-        }
-        try await producer.send(records)
-        await producer.close()
-        print("shipped \(records.count) records to \(kafka.topics.raw)")
-    }
-}
-
 struct NormalizeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "normalize",
