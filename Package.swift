@@ -52,17 +52,24 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strictSettings),
-        .target(name: "Normalize", dependencies: ["OCSF"], swiftSettings: strictSettings),
+        // zlib for gzip log deliveries.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Normalize", dependencies: ["OCSF", "CZlib"], swiftSettings: strictSettings),
         .target(name: "Inventory", dependencies: [
             "OCSF",
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strictSettings),
-        .target(name: "Detection", dependencies: [
+        // Reading YAML config files (rules, playbooks): directory walk, file+line problems.
+        .target(name: "YAMLFiles", dependencies: [
             "OCSF",
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strictSettings),
+        .target(name: "Detection", dependencies: [
+            "OCSF", "YAMLFiles",
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: strictSettings),
         .target(name: "Response", dependencies: [
-            "OCSF",
+            "OCSF", "YAMLFiles",
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strictSettings),
         // Stage wiring shared by the thin executables, the CLI and the tests.
@@ -95,6 +102,8 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "OCSF"], swiftSettings: strictSettings),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "OCSF"], swiftSettings: strictSettings),
+        .testTarget(name: "YAMLFilesTests", dependencies: ["YAMLFiles", "OCSF", .product(name: "Yams", package: "Yams")],
+                    swiftSettings: strictSettings),
         .testTarget(name: "ResponseTests", dependencies: ["Response", "OCSF"], swiftSettings: strictSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["Stages", "Pipeline", "Kafka", "OCSF", "TestSupport"],
                     swiftSettings: strictSettings),

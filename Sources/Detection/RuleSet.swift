@@ -1,5 +1,5 @@
-import Foundation
 import OCSF
+import YAMLFiles
 import Yams
 
 /// The rules a detection stage runs, with unique ids.
@@ -31,44 +31,27 @@ public struct RuleSet: Sendable {
     ///
     /// - Throws: `RuleError` naming the file (and line) of the first problem.
     public static func load(directory: String) throws(RuleError) -> RuleSet {
-        let manager = FileManager.default
-        var isDirectory: ObjCBool = false
-        guard manager.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue,
-              // Resolved so a directory reached through a symlink is still walked.
-              let enumerator = manager.enumerator(atPath: URL(fileURLWithPath: directory).resolvingSymlinksInPath().path)
-        else {
-            throw RuleError(code: .unreadableFile, file: directory, reason: "not a readable directory")
-        }
-        var relativePaths: [String] = []
-        while let next = enumerator.nextObject() as? String {
-            let components = next.split(separator: "/")
-            if components.contains(where: { $0.hasPrefix(".") }) { continue }
-            if next.hasSuffix(".yaml") || next.hasSuffix(".yml") { relativePaths.append(next) }
-        }
+        let files: [(path: String, text: String)]
+        do throws(YAMLProblem) { files = try YAMLDirectory.files(in: directory) } catch { throw RuleError(error) }
         var rules: [Rule] = []
-        for relative in relativePaths.sorted() {
-            let path = directory.hasSuffix("/") ? directory + relative : directory + "/" + relative
-            guard let data = manager.contents(atPath: path) else {
-                throw RuleError(code: .unreadableFile, file: path, reason: "cannot read the file")
-            }
-            guard let text = String(validating: data, as: UTF8.self) else {
-                throw RuleError(code: .unreadableFile, file: path, reason: "not UTF-8 text")
-            }
-            rules.append(contentsOf: try parse(yaml: text, file: path))
-        }
+        for file in files { rules.append(contentsOf: try parse(yaml: file.text, file: file.path)) }
         return try RuleSet(rules: rules)
     }
 
     /// Parses the rules in one YAML text (one rule per document); `file` is named in errors
     /// and recorded in each rule. Duplicate ids within the text are rejected.
     public static func parse(yaml: String, file: String) throws(RuleError) -> [Rule] {
-        let reader = RuleYAML(file: file)
+        let reader = YAMLReader(file: file)
+        let documents: [Node]
+        do throws(YAMLProblem) { documents = try reader.documents(yaml) } catch { throw RuleError(error) }
         var rules: [Rule] = []
         var seen: Set<String> = []
-        for document in try reader.documents(yaml) {
-            let rule = try reader.rule(document)
+        for document in documents {
+            let rule: Rule
+            do throws(YAMLProblem) { rule = try reader.rule(document) } catch { throw RuleError(error) }
             guard seen.insert(rule.id).inserted else {
-                throw reader.error(document, "rule id '\(rule.id)' is defined twice", code: .duplicateRuleID)
+                throw RuleError(code: .duplicateRuleID, file: file, line: document.mark?.line,
+                                reason: "rule id '\(rule.id)' is defined twice")
             }
             rules.append(rule)
         }
@@ -76,50 +59,64 @@ public struct RuleSet: Sendable {
     }
 }
 
-extension RuleYAML {
+extension RuleError {
+    /// The error for a problem met while reading rule files: unreadable files and
+    /// directories, malformed YAML, and well-formed YAML that is not a valid rule.
+    init(_ problem: YAMLProblem) {
+        let code: Code = switch problem.kind {
+        case .unreadable: .unreadableFile
+        case .syntax: .invalidYAML
+        case .invalid: .invalidRule
+        }
+        self.init(code: code, file: problem.file, line: problem.line, reason: problem.reason)
+    }
+}
+
+/// The rule parser: reads one YAML document into a `Rule`.
+extension YAMLReader {
     static let ruleKeys = ["id", "version", "title", "description", "severity", "attack", "tags", "match", "window"]
     static let windowKeys = ["group_by", "type", "size", "aggregate", "threshold", "lateness", "grace"]
 
-    func rule(_ node: Node) throws(RuleError) -> Rule {
+    func rule(_ node: Node) throws(YAMLProblem) -> Rule {
         let members = try mapping(node, allowed: Self.ruleKeys, what: "rule")
         let id = try string(required(members, "id", in: node, what: "rule"), what: "id")
         guard Self.isValidID(id) else {
-            throw error(members["id"], "id may hold only letters, digits, '.', '_' and '-'")
+            throw problem(members["id"], "id may hold only letters, digits, '.', '_' and '-'")
         }
         let versionNode = try required(members, "version", in: node, what: "rule")
         let version = try int(versionNode, what: "version")
-        guard version >= 1, version <= Int64(Int32.max) else { throw error(versionNode, "version must be a positive whole number") }
+        guard version >= 1, version <= Int64(Int32.max) else { throw problem(versionNode, "version must be a positive whole number") }
         let title = try string(required(members, "title", in: node, what: "rule"), what: "title")
-        let description = try members["description"].map { n throws(RuleError) in try string(n, what: "description") } ?? ""
+        let description = try members["description"].map { n throws(YAMLProblem) in try string(n, what: "description") } ?? ""
         let severityNode = try required(members, "severity", in: node, what: "rule")
         guard let severity = OCSFSeverity(name: try string(severityNode, what: "severity")) else {
-            throw error(severityNode, "severity must be one of: \(OCSFSeverity.allCases.map { $0.name.lowercased() }.joined(separator: ", "))")
+            throw problem(severityNode, "severity must be one of: \(OCSFSeverity.allCases.map { $0.name.lowercased() }.joined(separator: ", "))")
         }
         var attack: [String] = []
         if let attackNode = members["attack"] {
             attack = try stringList(attackNode, what: "attack")
             for technique in attack where !Self.isTechniqueID(technique) {
-                throw error(attackNode, "attack entries must be ATT&CK technique ids such as T1562 or T1562.008")
+                throw problem(attackNode, "attack entries must be ATT&CK technique ids such as T1562 or T1562.008")
             }
         }
-        let tags = try members["tags"].map { n throws(RuleError) in try stringList(n, what: "tags") } ?? []
+        let tags = try members["tags"].map { n throws(YAMLProblem) in try stringList(n, what: "tags") } ?? []
         let match = try condition(required(members, "match", in: node, what: "rule"))
-        let window = try members["window"].map { n throws(RuleError) in try self.window(n) }
+        let window = try members["window"].map { n throws(YAMLProblem) in try self.window(n) }
         return Rule(id: id, version: Int(version), title: title, description: description, severity: severity,
                     attack: attack, tags: tags, match: match, window: window, file: file)
     }
 
     /// A condition node: exactly one of `all`, `any`, `not`, or `field` with one operator.
-    func condition(_ node: Node) throws(RuleError) -> Condition {
+    func condition(_ node: Node) throws(YAMLProblem) -> Condition {
         let allowed = ["all", "any", "not", "field", "case_insensitive"] + FieldTest.Op.allCases.map(\.rawValue)
         let members = try mapping(node, allowed: allowed, what: "condition")
         if members["field"] == nil {
             guard members.count == 1, let (key, value) = members.first, ["all", "any", "not"].contains(key) else {
-                throw error(node, "a condition is one of 'all', 'any', 'not', or 'field' with an operator")
+                throw problem(node, "a condition is one of 'all', 'any', 'not', or 'field' with an operator")
             }
             if key == "not" { return .not(try condition(value)) }
             guard let sequence = value.sequence, !sequence.isEmpty else {
-                throw error(value, "'\(key)' must be a non-empty list of conditions")
+                throw problem(value, "'\(key)' must be a non-empty list of conditions")
             }
             var conditions: [Condition] = []
             for item in sequence { conditions.append(try condition(item)) }
@@ -129,7 +126,7 @@ extension RuleYAML {
         let path = try string(fieldNode, what: "field")
         let ops = FieldTest.Op.allCases.filter { members[$0.rawValue] != nil }
         guard ops.count == 1, let op = ops.first, members.keys.allSatisfy({ $0 == "field" || $0 == "case_insensitive" || $0 == op.rawValue }) else {
-            throw error(node, "a field test needs exactly one operator (\(FieldTest.Op.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw problem(node, "a field test needs exactly one operator (\(FieldTest.Op.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         let valueNode = members[op.rawValue]!
         let values: [JSON]
@@ -137,53 +134,53 @@ extension RuleYAML {
         case .equals, .gt, .gte, .lt, .lte, .exists:
             values = [try scalarJSON(valueNode, what: "'\(op.rawValue)'")]
         case .in:
-            guard valueNode.sequence != nil else { throw error(valueNode, "'in' must be a list of values") }
+            guard valueNode.sequence != nil else { throw problem(valueNode, "'in' must be a list of values") }
             values = try scalarList(valueNode, what: "'in'")
         default:
             values = try scalarList(valueNode, what: "'\(op.rawValue)'")
         }
-        let caseInsensitive = try members["case_insensitive"].map { n throws(RuleError) in try bool(n, what: "case_insensitive") } ?? false
+        let caseInsensitive = try members["case_insensitive"].map { n throws(YAMLProblem) in try bool(n, what: "case_insensitive") } ?? false
         do {
             return .field(try FieldTest(path: path, op: op, values: values, caseInsensitive: caseInsensitive))
         } catch {
-            throw self.error(valueNode, error.reason)
+            throw problem(valueNode, error.reason)
         }
     }
 
-    func window(_ node: Node) throws(RuleError) -> WindowSpec {
+    func window(_ node: Node) throws(YAMLProblem) -> WindowSpec {
         let members = try mapping(node, allowed: Self.windowKeys, what: "window")
         let groupNode = try required(members, "group_by", in: node, what: "window")
         let groupBy = try stringList(groupNode, what: "group_by")
-        guard !groupBy.isEmpty else { throw error(groupNode, "group_by needs at least one field") }
+        guard !groupBy.isEmpty else { throw problem(groupNode, "group_by needs at least one field") }
         let typeNode = try required(members, "type", in: node, what: "window")
         guard let kind = WindowSpec.Kind(rawValue: try string(typeNode, what: "type")) else {
-            throw error(typeNode, "window type must be one of: \(WindowSpec.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw problem(typeNode, "window type must be one of: \(WindowSpec.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let size = try duration(required(members, "size", in: node, what: "window"), what: "size", allowZero: false)
         if let aggregateNode = members["aggregate"], try string(aggregateNode, what: "aggregate") != "count" {
-            throw error(aggregateNode, "aggregate must be 'count'")
+            throw problem(aggregateNode, "aggregate must be 'count'")
         }
         let thresholdNode = try required(members, "threshold", in: node, what: "window")
         guard let threshold = Threshold(parsing: try string(thresholdNode, what: "threshold")) else {
-            throw error(thresholdNode, "threshold must look like \">= 5\" (operators >, >=, <, <=, ==)")
+            throw problem(thresholdNode, "threshold must look like \">= 5\" (operators >, >=, <, <=, ==)")
         }
         // A sliding count is checked as events arrive, so only thresholds that growth can
         // reach make sense; "< 3" would fire on every first event.
         guard [.greaterThan, .greaterThanOrEqual, .equal].contains(threshold.op),
               threshold.value.rounded() == threshold.value, !threshold.isSatisfied(by: 0), threshold.value < 1e9
         else {
-            throw error(thresholdNode, "a count threshold must be >, >= or == a whole number that one or more events reach")
+            throw problem(thresholdNode, "a count threshold must be >, >= or == a whole number that one or more events reach")
         }
-        let lateness = try members["lateness"].map { n throws(RuleError) in try duration(n, what: "lateness", allowZero: true) }
+        let lateness = try members["lateness"].map { n throws(YAMLProblem) in try duration(n, what: "lateness", allowZero: true) }
             ?? WindowSpec.defaultLatenessMillis
-        let grace = try members["grace"].map { n throws(RuleError) in try duration(n, what: "grace", allowZero: true) }
+        let grace = try members["grace"].map { n throws(YAMLProblem) in try duration(n, what: "grace", allowZero: true) }
             ?? WindowSpec.defaultGraceMillis
         return WindowSpec(groupBy: groupBy, kind: kind, sizeMillis: size, aggregate: .count, threshold: threshold,
                           latenessMillis: lateness, graceMillis: grace)
     }
 
     /// `500ms`, `30s`, `5m`, `1h`, `1d` in milliseconds, at most 366 days.
-    func duration(_ node: Node, what: String, allowZero: Bool) throws(RuleError) -> Int64 {
+    func duration(_ node: Node, what: String, allowZero: Bool) throws(YAMLProblem) -> Int64 {
         let text = try string(node, what: what)
         let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
         let digits = text.prefix { $0.isASCII && $0.isNumber }
@@ -191,11 +188,11 @@ extension RuleYAML {
         guard !digits.isEmpty, digits.count <= 12, let amount = Int64(digits),
               let scale = units.first(where: { $0.0 == unit })?.1
         else {
-            throw error(node, "\(what) must be a duration such as 500ms, 30s, 5m, 1h or 1d")
+            throw problem(node, "\(what) must be a duration such as 500ms, 30s, 5m, 1h or 1d")
         }
         let millis = amount * scale
-        guard millis <= 366 * 86_400_000 else { throw error(node, "\(what) must be at most 366d") }
-        guard allowZero || millis > 0 else { throw error(node, "\(what) must be longer than zero") }
+        guard millis <= 366 * 86_400_000 else { throw problem(node, "\(what) must be at most 366d") }
+        guard allowZero || millis > 0 else { throw problem(node, "\(what) must be longer than zero") }
         return millis
     }
 
