@@ -23,9 +23,22 @@ public final class KafkaProducer: Sendable {
         "compression.type": "lz4",
     ]
 
+    /// Consumer-only librdkafka properties. One configuration (say from `VIGIL_KAFKA_*`) serves
+    /// a stage's consumer and producer; these are left out of the producer, which would only
+    /// warn that it ignores them.
+    static let consumerOnlyProperties: Set<String> = [
+        "group.id", "group.instance.id", "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms",
+        "partition.assignment.strategy", "group.protocol", "group.remote.assignor", "enable.auto.commit",
+        "auto.commit.interval.ms", "enable.auto.offset.store", "auto.offset.reset", "enable.partition.eof",
+        "fetch.wait.max.ms", "fetch.min.bytes", "fetch.max.bytes", "max.partition.fetch.bytes",
+        "queued.min.messages", "queued.max.messages.kbytes", "isolation.level", "check.crcs",
+    ]
+
     /// Connects a producer (the connection is made lazily by librdkafka).
     public init(config: KafkaConfig, logger: Logger) throws(KafkaError) {
         let context = ClientContext(logger: logger, rebalanceListener: nil)
+        var config = config
+        config.properties = config.properties.filter { !KafkaProducer.consumerOnlyProperties.contains($0.key) }
         client = try NativeClient(type: RD_KAFKA_PRODUCER, config: config, defaults: KafkaProducer.defaults,
                                   context: context) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf, deliveryReportCallback)

@@ -215,28 +215,3 @@ func emit(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
-/// Set by SIGINT or SIGTERM. The signals are ignored by default handling and delivered to a
-/// dispatch source instead, so the demo can stop its children and print its summary.
-final class InterruptFlag {
-    private final class Flag: Sendable {
-        let value = Atomic<Bool>(false)
-    }
-
-    private let flag = Flag()
-    private let sources: [any DispatchSourceSignal]
-
-    init() {
-        var sources: [any DispatchSourceSignal] = []
-        let flag = self.flag
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { flag.value.store(true, ordering: .relaxed) }
-            source.resume()
-            sources.append(source)
-        }
-        self.sources = sources
-    }
-
-    var isSet: Bool { flag.value.load(ordering: .relaxed) }
-}

@@ -81,12 +81,12 @@ struct Broker: AsyncParsableCommand {
             try await admin.createTopics(Topics(prefix: topicPrefix).specs(partitions: partitions, replicationFactor: 1))
         }
         print("broker listening on \(broker.bootstrapServers); Ctrl-C to stop")
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                broker.waitUntilExit()
-                continuation.resume()
-            }
+        // Stop the broker process on SIGINT/SIGTERM rather than leave it running.
+        let interrupted = InterruptFlag()
+        while broker.isRunning && !interrupted.isSet {
+            try? await Task.sleep(for: .milliseconds(200))
         }
+        broker.stop()
     }
 }
 
