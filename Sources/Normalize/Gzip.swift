@@ -2,10 +2,16 @@ import CZlib
 
 /// Why a compressed record could not be inflated. No payload bytes are quoted.
 public struct GzipError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// `truncated`, `corrupt` or `too_large`.
+    /// `truncated`, `corrupt`, `too_large` or `nested`.
     public let code: String
     /// Human reason.
     public let reason: String
+
+    /// An error with a code and reason.
+    public init(code: String, reason: String) {
+        self.code = code
+        self.reason = reason
+    }
 
     public var description: String { "gzip \(code): \(reason)" }
 }

@@ -6,11 +6,16 @@ public struct RawRecord: Sendable {
     public var bytes: [UInt8]
     /// The `vigil-source` header (`cloudtrail`, ...), `nil` when the record carried none.
     public var source: String?
+    /// When the record was produced (its Kafka timestamp, epoch ms), if known. Formats whose
+    /// times lack a year (RFC 3164 syslog) resolve them against it; it is fixed when the record
+    /// is produced, so a replay gives the same events.
+    public var recordTime: Int64?
 
-    /// A record with its payload and, when known, its `vigil-source` header.
-    public init(bytes: [UInt8], source: String? = nil) {
+    /// A record with its payload and, when known, its `vigil-source` header and record time.
+    public init(bytes: [UInt8], source: String? = nil, recordTime: Int64? = nil) {
         self.bytes = bytes
         self.source = source
+        self.recordTime = recordTime
     }
 }
 
@@ -51,6 +56,8 @@ extension NormalizeFailure {
     public enum Code {
         /// The payload is not JSON (or nests deeper than the parser allows).
         public static let invalidJSON = "invalid_json"
+        /// A gzip record that is truncated, corrupt, nested or inflates past the cap.
+        public static let invalidGzip = "invalid_gzip"
         /// The `vigil-source` header names no known parser.
         public static let unknownSource = "unknown_source"
         /// The JSON is valid but no parser recognizes its shape.

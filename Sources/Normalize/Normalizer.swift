@@ -3,8 +3,17 @@ import OCSF
 /// Chooses the parser for a raw record and runs it: by the `vigil-source` header when present,
 /// else by format detection over the built-in parsers in order.
 public struct Normalizer: Sendable {
-    /// The parsers Vigil ships, in detection order.
-    public static let builtIn: [any SourceParser] = [CloudTrailParser()]
+    /// The parsers Vigil ships, in detection order: JSON sources first (their recognizers are
+    /// strict and do not overlap; tests check each pair both ways), then text sources. File
+    /// integrity comes before syslog and flow logs because it also reads AIDE's text reports.
+    public static let builtIn: [any SourceParser] = [
+        CloudTrailParser(), AWSConfigParser(), InspectorParser(), ASFFParser(),
+        AzureActivityParser(), GCPAuditParser(), OktaParser(), FileIntegrityParser(),
+        VPCFlowParser(), SyslogParser(), NessusParser(), QualysParser(),
+    ]
+
+    /// The cap on a gzip record's inflated size (see `Gzip.defaultLimit`).
+    public var gzipLimit = Gzip.defaultLimit
 
     /// The source name reported when no parser could be chosen; kept fixed (never the header
     /// value) so a metric labelled by source cannot grow without bound from bad headers.
@@ -27,6 +36,18 @@ public struct Normalizer: Sendable {
     /// The header is matched case-insensitively, ignoring surrounding whitespace; an empty
     /// header counts as absent.
     public func normalize(_ record: RawRecord) -> NormalizeResult {
+        // Log deliveries are often gzip files (CloudTrail, flow logs, S3 objects): inflate first.
+        // One level only: a gzip inside a gzip is refused, so nesting cannot recurse.
+        var record = record
+        if Gzip.isCompressed(record.bytes) {
+            do throws(GzipError) {
+                record.bytes = try Gzip.decompress(record.bytes, limit: gzipLimit)
+                if Gzip.isCompressed(record.bytes) { throw GzipError(code: "nested", reason: "a gzip stream inside a gzip stream") }
+            } catch {
+                return NormalizeResult(failures: [NormalizeFailure(code: NormalizeFailure.Code.invalidGzip, message: error.description)],
+                                       source: Self.unknownSource, detected: record.source == nil)
+            }
+        }
         let header = record.source.map(Self.canonicalHeader).flatMap { $0.isEmpty ? nil : $0 }
         var chosen: (any SourceParser)?
         if let header {
@@ -43,7 +64,7 @@ public struct Normalizer: Sendable {
         // JSON is parsed once, here, when a JSON parser was chosen or detection needs it; a
         // text parser chosen by header gets the bytes untouched.
         let document: Result<JSON, JSONParseError>? = (chosen?.readsJSON ?? true) ? SourceInput(raw: record.bytes).json() : nil
-        let input = SourceInput(raw: record.bytes, document: document)
+        let input = SourceInput(raw: record.bytes, document: document, recordTime: record.recordTime)
         if chosen == nil {
             chosen = parsers.first(where: { $0.recognizes(input) })
         }

@@ -7,11 +7,14 @@ public struct SourceInput: Sendable {
     public let raw: [UInt8]
     /// The JSON parse of `raw`, if attempted.
     public let document: Result<JSON, JSONParseError>?
+    /// When the record was produced (epoch ms), if known; see `RawRecord.recordTime`.
+    public let recordTime: Int64?
 
     /// An input; `document` nil means "not parsed yet".
-    public init(raw: [UInt8], document: Result<JSON, JSONParseError>? = nil) {
+    public init(raw: [UInt8], document: Result<JSON, JSONParseError>? = nil, recordTime: Int64? = nil) {
         self.raw = raw
         self.document = document
+        self.recordTime = recordTime
     }
 
     /// The JSON parse of the record, parsing now if the normalizer did not.

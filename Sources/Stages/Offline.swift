@@ -59,9 +59,12 @@ public enum Offline {
                            stdout: (String) -> Void = { print($0) }, stderr: (String) -> Void = Offline.writeError) -> (Int, Int) {
         var written = 0
         var dead = 0
+        // Offline inputs are stamped with the time they are read, as a shipper would stamp them.
+        let readTime = wallClockMillis()
         for (index, input) in inputs.enumerated() {
             let headers = source.map { [KafkaHeader(VigilHeader.source, $0)] } ?? []
-            let record = ConsumedRecord(topic: topic, partition: 0, offset: Int64(index), value: input.bytes, headers: headers)
+            let record = ConsumedRecord(topic: topic, partition: 0, offset: Int64(index), value: input.bytes, headers: headers,
+                                        timestamp: readTime)
             let output = processor.process(record)
             for out in output.records where emit.contains(out.topic) {
                 stdout(String(decoding: out.value, as: UTF8.self))

@@ -46,7 +46,7 @@ public struct IngestProcessor: StageProcessor {
 
     public mutating func process(_ record: ConsumedRecord) -> StageOutput {
         let declared = record.headers.text(VigilHeader.source)
-        let result = normalizer.normalize(RawRecord(bytes: record.value, source: declared))
+        let result = normalizer.normalize(RawRecord(bytes: record.value, source: declared, recordTime: record.timestamp))
         metrics.increment("vigil_ingest_records_total", labels: ["source": result.source, "detected": result.detected ? "true" : "false"],
                           help: "Raw records by source, and whether the source was detected (no vigil-source header) or declared.")
         if result.skipped > 0 {
