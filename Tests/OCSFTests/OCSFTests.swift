@@ -99,3 +99,25 @@ import Testing
         }
     }
 }
+
+@Suite struct SHA256StreamingTests {
+    @Test func feedingInPiecesEqualsOneShot() {
+        var generator = SystemRandomNumberGenerator()
+        let data = (0..<10_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let whole = SHA256.hash(data: data)
+        for split in [1, 3, 63, 64, 65, 127, 1000] {
+            var hasher = SHA256()
+            var index = 0
+            while index < data.count {
+                let end = min(index + split, data.count)
+                hasher.update(data: data[index..<end])
+                index = end
+            }
+            #expect(hasher.finalize() == whole, "pieces of \(split)")
+        }
+        // A non-contiguous sequence takes the copying path and agrees too.
+        var lazy = SHA256()
+        lazy.update(data: data.lazy.map { $0 })
+        #expect(lazy.finalize() == whole)
+    }
+}
