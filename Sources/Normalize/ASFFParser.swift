@@ -16,12 +16,7 @@ public struct ASFFParser: JSONSourceParser {
     /// `asff`.
     public var sourceName: String { "asff" }
 
-    /// The shapes an ASFF document can take.
-    enum Form {
-        case list([JSON])
-        case single(JSON)
-        case unrecognized(String)
-    }
+    typealias Form = EntryDocument
 
     /// Strict: an ASFF finding has `SchemaVersion` and `ProductArn` (both required by the
     /// format), which CloudTrail events and Inspector's own findings never have. An empty
@@ -31,37 +26,13 @@ public struct ASFFParser: JSONSourceParser {
             if members["Findings"]?.arrayValue?.isEmpty == true { return true }
             if let type = members["detail-type"]?.stringValue, type.hasPrefix("Security Hub Findings") { return true }
         }
-        switch Self.form(of: document) {
-        case .single(let finding): return Self.looksLikeFinding(finding)
-        case .list(let entries):
-            guard let first = entries.first(where: { $0.objectValue != nil }) else { return false }
-            return Self.looksLikeFinding(first)
-        case .unrecognized: return false
-        }
+        return Self.form(of: document).isRecognized(by: Self.looksLikeFinding)
     }
 
     /// Maps every finding independently: a bad one becomes a failure carrying its index and
     /// bytes, and its siblings still become events.
     public func normalize(_ document: JSON, raw: [UInt8]) -> NormalizeResult {
-        var result = NormalizeResult(source: sourceName)
-        switch Self.form(of: document) {
-        case .single(let finding):
-            switch ASFFMapping.event(from: finding) {
-            case .success(let event): result.events.append(event)
-            case .failure(let problem): result.failures.append(problem.failure())
-            }
-        case .list(let entries):
-            for (index, entry) in entries.enumerated() {
-                switch ASFFMapping.event(from: entry) {
-                case .success(let event): result.events.append(event)
-                case .failure(let problem):
-                    result.failures.append(problem.failure(entryIndex: index, entryBytes: entry.serialized()))
-                }
-            }
-        case .unrecognized(let reason):
-            result.failures.append(NormalizeFailure(code: NormalizeFailure.Code.unrecognizedFormat, message: reason))
-        }
-        return result
+        Self.form(of: document).normalize(source: sourceName, map: ASFFMapping.event(from:))
     }
 
     /// Which shape `document` has. Lenient: any other object is taken as one finding, so a
@@ -69,19 +40,19 @@ public struct ASFFParser: JSONSourceParser {
     static func form(of document: JSON) -> Form {
         switch document {
         case .array(let entries):
-            return .list(entries)
+            return .entries(entries)
         case .object(let members):
             for key in ["Findings", "findings"] {
                 guard let findings = members[key] else { continue }
                 guard case .array(let entries) = findings else { return .unrecognized("\(key) is not an array") }
-                return .list(entries)
+                return .entries(entries)
             }
             if let type = members["detail-type"]?.stringValue, type.hasPrefix("Security Hub Findings") {
                 guard let findings = members["detail"]?["findings"] else {
                     return .unrecognized("EventBridge detail has no findings array")
                 }
                 guard case .array(let entries) = findings else { return .unrecognized("detail.findings is not an array") }
-                return .list(entries)
+                return .entries(entries)
             }
             return .single(document)
         default:

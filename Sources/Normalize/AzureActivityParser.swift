@@ -15,50 +15,20 @@ public struct AzureActivityParser: JSONSourceParser {
     /// reads) shares the diagnostic-settings envelope (`time`, `resourceId`, `operationName`,
     /// `category`), so only Activity Log categories, or the REST form's `eventDataId`, count.
     public func recognizes(_ document: JSON) -> Bool {
-        switch AzureActivityMapping.form(of: document) {
-        case .single(let entry): return AzureActivityMapping.looksLikeEvent(entry)
-        case .entries(let entries):
-            guard let first = entries.first(where: { $0.objectValue != nil }) else { return false }
-            return AzureActivityMapping.looksLikeEvent(first)
-        case .unrecognized: return false
-        }
+        return AzureActivityMapping.form(of: document).isRecognized(by: AzureActivityMapping.looksLikeEvent)
     }
 
     /// Maps every entry independently: a bad entry becomes a failure carrying its index and
     /// bytes, and its siblings still become events.
     public func normalize(_ document: JSON, raw: [UInt8]) -> NormalizeResult {
-        var result = NormalizeResult(source: sourceName)
-        switch AzureActivityMapping.form(of: document) {
-        case .single(let entry):
-            switch AzureActivityMapping.event(from: entry) {
-            case .success(let event): result.events.append(event)
-            case .failure(let problem): result.failures.append(problem.failure())
-            }
-        case .entries(let entries):
-            result.events.reserveCapacity(entries.count)
-            for (index, entry) in entries.enumerated() {
-                switch AzureActivityMapping.event(from: entry) {
-                case .success(let event): result.events.append(event)
-                case .failure(let problem):
-                    result.failures.append(problem.failure(entryIndex: index, entryBytes: entry.serialized()))
-                }
-            }
-        case .unrecognized(let reason):
-            result.failures.append(NormalizeFailure(code: NormalizeFailure.Code.unrecognizedFormat, message: reason))
-        }
-        return result
+        AzureActivityMapping.form(of: document).normalize(source: sourceName, map: AzureActivityMapping.event(from:))
     }
 }
 
 /// The mapping of one Azure Activity Log event to OCSF 1.3 API Activity. docs/sources.md has
 /// the field table; keep them in step.
 enum AzureActivityMapping {
-    /// The shapes an Azure Activity document can take.
-    enum Form {
-        case single(JSON)
-        case entries([JSON])
-        case unrecognized(String)
-    }
+    typealias Form = EntryDocument
 
     /// Activity Log categories (the `category` of the export, `category.value` of the REST form),
     /// compared lower-cased. `write`, `delete` and `action` are the legacy export's categories.

@@ -15,13 +15,7 @@ public struct GCPAuditParser: JSONSourceParser {
     /// An `AuditLog` payload type, or a `cloudaudit.googleapis.com` log name. Other Cloud
     /// Logging entries (`textPayload`, `jsonPayload`) are not claimed.
     public func recognizes(_ document: JSON) -> Bool {
-        switch GCPAuditMapping.form(of: document) {
-        case .single(let entry): return GCPAuditMapping.looksLikeEntry(entry)
-        case .entries(let entries):
-            guard let first = entries.first(where: { $0.objectValue != nil }) else { return false }
-            return GCPAuditMapping.looksLikeEntry(first)
-        case .unrecognized: return false
-        }
+        return GCPAuditMapping.form(of: document).isRecognized(by: GCPAuditMapping.looksLikeEntry)
     }
 
     /// Also recognizes newline-delimited entries, which do not parse as one JSON document.
@@ -54,7 +48,7 @@ public struct GCPAuditParser: JSONSourceParser {
                                                             entryIndex: index, entryBytes: line))
                     continue
                 }
-                append(GCPAuditMapping.event(from: entry), index: index, entry: entry, to: &result)
+                result.append(GCPAuditMapping.event(from: entry), index: index, entry: entry)
             }
             return result
         }
@@ -63,41 +57,15 @@ public struct GCPAuditParser: JSONSourceParser {
     /// Maps every entry independently: a bad entry becomes a failure carrying its index and
     /// bytes, and its siblings still become events.
     public func normalize(_ document: JSON, raw: [UInt8]) -> NormalizeResult {
-        var result = NormalizeResult(source: sourceName)
-        switch GCPAuditMapping.form(of: document) {
-        case .single(let entry):
-            switch GCPAuditMapping.event(from: entry) {
-            case .success(let event): result.events.append(event)
-            case .failure(let problem): result.failures.append(problem.failure())
-            }
-        case .entries(let entries):
-            result.events.reserveCapacity(entries.count)
-            for (index, entry) in entries.enumerated() {
-                append(GCPAuditMapping.event(from: entry), index: index, entry: entry, to: &result)
-            }
-        case .unrecognized(let reason):
-            result.failures.append(NormalizeFailure(code: NormalizeFailure.Code.unrecognizedFormat, message: reason))
-        }
-        return result
+        GCPAuditMapping.form(of: document).normalize(source: sourceName, map: GCPAuditMapping.event(from:))
     }
 
-    private func append(_ mapped: Result<JSON, EntryProblem>, index: Int, entry: JSON, to result: inout NormalizeResult) {
-        switch mapped {
-        case .success(let event): result.events.append(event)
-        case .failure(let problem): result.failures.append(problem.failure(entryIndex: index, entryBytes: entry.serialized()))
-        }
-    }
 }
 
 /// The mapping of one Cloud Audit Logs entry to OCSF 1.3 API Activity. docs/sources.md has the
 /// field table; keep them in step.
 enum GCPAuditMapping {
-    /// The shapes a Cloud Audit Logs document can take.
-    enum Form {
-        case single(JSON)
-        case entries([JSON])
-        case unrecognized(String)
-    }
+    typealias Form = EntryDocument
 
     static let auditLogType = "type.googleapis.com/google.cloud.audit.AuditLog"
 

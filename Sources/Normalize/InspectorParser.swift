@@ -11,12 +11,7 @@ public struct InspectorParser: JSONSourceParser {
     /// `inspector`.
     public var sourceName: String { "inspector" }
 
-    /// The shapes an Inspector document can take.
-    enum Form {
-        case list([JSON])
-        case single(JSON)
-        case unrecognized(String)
-    }
+    typealias Form = EntryDocument
 
     /// Strict: a finding has a `findingArn` and a camel-case `awsAccountId` or `severity`, which
     /// neither CloudTrail events nor ASFF findings (`Id`, `AwsAccountId`) have. An empty
@@ -29,37 +24,13 @@ public struct InspectorParser: JSONSourceParser {
         if case .object(let members) = document, members["detail-type"]?.stringValue == "Inspector2 Finding" {
             return true
         }
-        switch Self.form(of: document) {
-        case .single(let finding): return Self.looksLikeFinding(finding)
-        case .list(let entries):
-            guard let first = entries.first(where: { $0.objectValue != nil }) else { return false }
-            return Self.looksLikeFinding(first)
-        case .unrecognized: return false
-        }
+        return Self.form(of: document).isRecognized(by: Self.looksLikeFinding)
     }
 
     /// Maps every finding independently: a bad one becomes a failure carrying its index and
     /// bytes, and its siblings still become events.
     public func normalize(_ document: JSON, raw: [UInt8]) -> NormalizeResult {
-        var result = NormalizeResult(source: sourceName)
-        switch Self.form(of: document) {
-        case .single(let finding):
-            switch InspectorMapping.event(from: finding) {
-            case .success(let event): result.events.append(event)
-            case .failure(let problem): result.failures.append(problem.failure())
-            }
-        case .list(let entries):
-            for (index, entry) in entries.enumerated() {
-                switch InspectorMapping.event(from: entry) {
-                case .success(let event): result.events.append(event)
-                case .failure(let problem):
-                    result.failures.append(problem.failure(entryIndex: index, entryBytes: entry.serialized()))
-                }
-            }
-        case .unrecognized(let reason):
-            result.failures.append(NormalizeFailure(code: NormalizeFailure.Code.unrecognizedFormat, message: reason))
-        }
-        return result
+        Self.form(of: document).normalize(source: sourceName, map: InspectorMapping.event(from:))
     }
 
     /// Which shape `document` has. Lenient: any other object is taken as one finding, so a
@@ -67,11 +38,11 @@ public struct InspectorParser: JSONSourceParser {
     static func form(of document: JSON) -> Form {
         switch document {
         case .array(let entries):
-            return .list(entries)
+            return .entries(entries)
         case .object(let members):
             if let findings = members["findings"] {
                 guard case .array(let entries) = findings else { return .unrecognized("findings is not an array") }
-                return .list(entries)
+                return .entries(entries)
             }
             if members["detail-type"]?.stringValue == "Inspector2 Finding" {
                 guard let detail = members["detail"], detail.objectValue != nil else {

@@ -15,50 +15,20 @@ public struct OktaParser: JSONSourceParser {
     /// `eventType`, `published` and an `actor` object: the three fields every LogEvent has and
     /// no other source combines (an event hook's envelope is recognized by its `data.events`).
     public func recognizes(_ document: JSON) -> Bool {
-        switch OktaMapping.form(of: document) {
-        case .single(let entry): return OktaMapping.looksLikeEvent(entry)
-        case .entries(let entries):
-            guard let first = entries.first(where: { $0.objectValue != nil }) else { return false }
-            return OktaMapping.looksLikeEvent(first)
-        case .unrecognized: return false
-        }
+        return OktaMapping.form(of: document).isRecognized(by: OktaMapping.looksLikeEvent)
     }
 
     /// Maps every entry independently: a bad entry becomes a failure carrying its index and
     /// bytes, and its siblings still become events.
     public func normalize(_ document: JSON, raw: [UInt8]) -> NormalizeResult {
-        var result = NormalizeResult(source: sourceName)
-        switch OktaMapping.form(of: document) {
-        case .single(let entry):
-            switch OktaMapping.event(from: entry) {
-            case .success(let event): result.events.append(event)
-            case .failure(let problem): result.failures.append(problem.failure())
-            }
-        case .entries(let entries):
-            result.events.reserveCapacity(entries.count)
-            for (index, entry) in entries.enumerated() {
-                switch OktaMapping.event(from: entry) {
-                case .success(let event): result.events.append(event)
-                case .failure(let problem):
-                    result.failures.append(problem.failure(entryIndex: index, entryBytes: entry.serialized()))
-                }
-            }
-        case .unrecognized(let reason):
-            result.failures.append(NormalizeFailure(code: NormalizeFailure.Code.unrecognizedFormat, message: reason))
-        }
-        return result
+        OktaMapping.form(of: document).normalize(source: sourceName, map: OktaMapping.event(from:))
     }
 }
 
 /// The mapping of one Okta System Log event to OCSF 1.3. docs/sources.md has the tables; keep
 /// them in step.
 enum OktaMapping {
-    /// The shapes an Okta document can take.
-    enum Form {
-        case single(JSON)
-        case entries([JSON])
-        case unrecognized(String)
-    }
+    typealias Form = EntryDocument
 
     /// Account Change 3001 activities by exact event type. Other `user.lifecycle.*`,
     /// `user.account.*`, `user.mfa.factor.*` and `group.user_membership.*` events are 3001 with
