@@ -11,17 +11,6 @@ fileprivate func asff(_ bytes: [UInt8], header: String? = "asff") -> NormalizeRe
 
 fileprivate func asff(_ text: String) -> NormalizeResult { asff(Array(text.utf8)) }
 
-/// A tiny deterministic generator for mutation tests.
-fileprivate struct XorShift {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
 
 fileprivate func classCounts(_ events: [JSON]) -> [Int64: Int] {
     events.reduce(into: [:]) { $0[$1.int("class_uid") ?? 0, default: 0] += 1 }
@@ -244,7 +233,7 @@ struct ASFFTests {
     @Test("2,000 random byte mutations of a sample: no crash, every outcome accounted for")
     func mutations() throws {
         let original = try fixture("asff/one_vuln.json")
-        var random = XorShift(state: 0x0DDB_1A5E_5BAD_5EED)
+        var random = XorShift(seed: 0x0DDB_1A5E_5BAD_5EED)
         for _ in 0..<2000 {
             var bytes = original
             for _ in 0..<(1 + random.below(8)) {

@@ -266,14 +266,3 @@ struct AzureActivityTests {
     }
 }
 
-/// Marsaglia's xorshift64: a fixed seed gives the same mutations on every run.
-fileprivate struct XorShift {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-}

@@ -11,17 +11,6 @@ fileprivate func inspector(_ bytes: [UInt8], header: String? = "inspector") -> N
 
 fileprivate func inspector(_ text: String) -> NormalizeResult { inspector(Array(text.utf8)) }
 
-/// A tiny deterministic generator for mutation tests.
-fileprivate struct XorShift {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
 
 @Suite("Amazon Inspector findings")
 struct InspectorTests {
@@ -285,7 +274,7 @@ struct InspectorTests {
     @Test("2,000 random byte mutations of a sample: no crash, every outcome accounted for")
     func mutations() throws {
         let original = try fixture("inspector/aws_inspector2_one_vul.json")
-        var random = XorShift(state: 0x1234_5678_9ABC_DEF1)
+        var random = XorShift(seed: 0x1234_5678_9ABC_DEF1)
         for _ in 0..<2000 {
             var bytes = original
             for _ in 0..<(1 + random.below(8)) {

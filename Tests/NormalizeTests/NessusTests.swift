@@ -13,17 +13,6 @@ fileprivate func nessus(_ bytes: [UInt8], parser: NessusParser = NessusParser(),
 
 fileprivate func nessus(_ text: String) -> NormalizeResult { nessus(Array(text.utf8)) }
 
-/// A tiny deterministic generator for mutation tests.
-fileprivate struct XorShift {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
 
 @Suite("Tenable / Nessus CSV")
 struct NessusTests {
@@ -231,7 +220,7 @@ struct NessusTests {
     @Test("2,000 random byte mutations of a sample: no crash, every outcome accounted for")
     func mutations() throws {
         let original = try fixture("nessus/nessus-template.csv")
-        var random = XorShift(state: 0xC5F0_0D5E_ED00_1234)
+        var random = XorShift(seed: 0xC5F0_0D5E_ED00_1234)
         for _ in 0..<2000 {
             var bytes = original
             for _ in 0..<(1 + random.below(8)) {

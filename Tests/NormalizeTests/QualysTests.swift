@@ -13,17 +13,6 @@ fileprivate func qualys(_ bytes: [UInt8], header: String? = "qualys") -> Normali
 
 fileprivate func qualys(_ text: String) -> NormalizeResult { qualys(Array(text.utf8)) }
 
-/// A tiny deterministic generator for mutation tests.
-fileprivate struct XorShift {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
 
 @Suite("Qualys VM XML")
 struct QualysTests {
@@ -212,7 +201,7 @@ struct QualysTests {
     @Test("2,000 random byte mutations of a sample: no crash, every outcome accounted for")
     func mutations() throws {
         let original = try fixture("qualys/own_host_list_vm_detection.xml")
-        var random = XorShift(state: 0x9E37_79B9_7F4A_7C15)
+        var random = XorShift(seed: 0x9E37_79B9_7F4A_7C15)
         for _ in 0..<2000 {
             var bytes = original
             for _ in 0..<(1 + random.below(8)) {
@@ -229,7 +218,7 @@ struct QualysTests {
     func asciiMutations() throws {
         let original = try fixture("qualys/own_host_list_vm_detection.xml")
         let alphabet = Array("<>/&;:=\"'!?[]-#xX0 \nABCDEFGHIJKLMNOPQRSTUVWXYZ_".utf8)
-        var random = XorShift(state: 0x2545_F491_4F6C_DD1D)
+        var random = XorShift(seed: 0x2545_F491_4F6C_DD1D)
         for _ in 0..<2000 {
             var bytes = original
             for _ in 0..<(1 + random.below(6)) {

@@ -33,3 +33,19 @@ extension JSON {
 
 /// Epoch milliseconds for a timestamp the test states literally.
 func millis(_ text: String) -> Int64 { Timestamp.parseISO8601(text)! }
+
+/// Marsaglia's xorshift64 for mutation tests: a fixed seed gives the same mutations on every run.
+struct XorShift {
+    var state: UInt64
+    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
+
+    mutating func next() -> UInt64 {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return state
+    }
+
+    /// A number in `0..<bound`.
+    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+}

@@ -333,7 +333,7 @@ struct SyslogTests {
     @Test("2,000 random byte mutations of auth.log: no crash, every line accounted for")
     func mutations() throws {
         let original = try fixture(Self.authLog)
-        var random = SyslogXorShift(seed: 0x5EED_5150)
+        var random = XorShift(seed: 0x5EED_5150)
         let parser = SyslogParser(assumedYear: 2024)
         for _ in 0..<2_000 {
             var bytes = original
@@ -353,14 +353,3 @@ struct SyslogTests {
     }
 }
 
-/// xorshift64, for the mutation loop.
-fileprivate struct SyslogXorShift {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-}

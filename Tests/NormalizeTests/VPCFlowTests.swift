@@ -367,17 +367,6 @@ struct VPCFlowTests {
     }
 }
 
-/// A tiny deterministic generator for mutation tests (xorshift64).
-fileprivate struct XorShift {
-    var state: UInt64
-    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-}
 
 extension Array where Element == UInt8 {
     fileprivate func trimmingSpaces() -> [UInt8] {
