@@ -72,6 +72,15 @@ let package = Package(
             "OCSF", "YAMLFiles",
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strictSettings),
+        // AWS over plain HTTPS with SigV4 (no SDK): S3 for shippers, later EC2/IAM for response.
+        .target(name: "AWS", dependencies: ["OCSF"], swiftSettings: strictSettings),
+        // Shippers into <prefix>raw that run as services (the syslog receiver).
+        .target(name: "Shipping", dependencies: [
+            "Kafka", "Pipeline", "OCSF",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], swiftSettings: strictSettings),
         // Stage wiring shared by the thin executables, the CLI and the tests.
         .target(name: "Stages", dependencies: [
             "Pipeline", "Kafka", "OCSF", "Normalize", "Inventory", "Detection", "Response",
@@ -89,7 +98,7 @@ let package = Package(
         .executableTarget(name: "VigilRespond", dependencies: ["Stages", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Respond", swiftSettings: strictSettings),
         .executableTarget(name: "Vigil", dependencies: [
-            "Stages", "Pipeline", "Kafka", "OCSF", "Normalize", "Inventory", "Detection", "Response",
+            "Stages", "Shipping", "Pipeline", "Kafka", "OCSF", "Normalize", "Inventory", "Detection", "Response",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strictSettings),
@@ -105,6 +114,9 @@ let package = Package(
         .testTarget(name: "YAMLFilesTests", dependencies: ["YAMLFiles", "OCSF", .product(name: "Yams", package: "Yams")],
                     swiftSettings: strictSettings),
         .testTarget(name: "ResponseTests", dependencies: ["Response", "OCSF"], swiftSettings: strictSettings),
+        .testTarget(name: "AWSTests", dependencies: ["AWS", "OCSF"], swiftSettings: strictSettings),
+        .testTarget(name: "ShippingTests", dependencies: ["Shipping", "Kafka", "Pipeline", "TestSupport"],
+                    swiftSettings: strictSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["Stages", "Pipeline", "Kafka", "OCSF", "TestSupport"],
                     swiftSettings: strictSettings),
         // Starts a real broker process for integration tests; not shipped.
