@@ -237,7 +237,7 @@ enum FindingSupport {
             if meridiem == "pm", hour != 12 { hour += 12 }
         }
         guard hour < 24, clock.1 < 60, clock.2 < 61 else { return nil }
-        let days = daysFromCivil(year: year, month: month, day: day)
+        let days = Timestamp.daysFromCivil(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3600 + clock.1 * 60 + clock.2 - (offset ?? 0) * 60
         return seconds * 1000 + clock.3
     }
@@ -257,16 +257,5 @@ enum FindingSupport {
             millis = Int64(padded) ?? 0
         }
         return (hour, minute, second, millis)
-    }
-
-    /// Days since 1970-01-01 (Howard Hinnant's civil-calendar arithmetic, as in `Timestamp`).
-    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
     }
 }

@@ -75,8 +75,9 @@ public enum Timestamp {
             + "\(pad(secondsOfDay % 3600 / 60, 2)):\(pad(secondsOfDay % 60, 2)).\(pad(ms, 3))Z"
     }
 
-    // Howard Hinnant's civil-calendar algorithms (public domain arithmetic).
-    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's civil-calendar
+    /// arithmetic, public domain).
+    public static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
