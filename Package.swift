@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "YAMLFilesTests", dependencies: ["YAMLFiles", "OCSF", .product(name: "Yams", package: "Yams")],
                     swiftSettings: strictSettings),
         .testTarget(name: "ResponseTests", dependencies: ["Response", "OCSF"], swiftSettings: strictSettings),
-        .testTarget(name: "AWSTests", dependencies: ["AWS", "OCSF"], swiftSettings: strictSettings),
+        .testTarget(name: "AWSTests", dependencies: ["AWS", "OCSF", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "ShippingTests", dependencies: ["Shipping", "Kafka", "Pipeline", "TestSupport"],
                     swiftSettings: strictSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["Stages", "Pipeline", "Kafka", "OCSF", "TestSupport"],
