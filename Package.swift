@@ -68,15 +68,19 @@ let package = Package(
             "OCSF", "YAMLFiles",
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strictSettings),
-        .target(name: "Response", dependencies: [
-            "OCSF", "YAMLFiles",
-            .product(name: "Yams", package: "Yams"),
-        ], swiftSettings: strictSettings),
-        // AWS over plain HTTPS with SigV4 (no SDK): S3 for shippers, later EC2/IAM for response.
+        // AWS over plain HTTPS with SigV4 (no SDK): S3 for shippers, EC2 and IAM for response.
         .target(name: "AWS", dependencies: ["OCSF"], swiftSettings: strictSettings),
-        // Shippers into <prefix>raw that run as services (the syslog receiver).
+        // Playbooks, guards, the executor and its SQLite ledger.
+        .target(name: "Response", dependencies: [
+            "OCSF", "YAMLFiles", "AWS",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strictSettings),
+        // Shippers into <prefix>raw: the syslog receiver, S3 (checkpointed in SQLite), files.
         .target(name: "Shipping", dependencies: [
-            "Kafka", "Pipeline", "OCSF",
+            "Kafka", "Pipeline", "OCSF", "AWS",
+            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -113,9 +117,9 @@ let package = Package(
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "OCSF"], swiftSettings: strictSettings),
         .testTarget(name: "YAMLFilesTests", dependencies: ["YAMLFiles", "OCSF", .product(name: "Yams", package: "Yams")],
                     swiftSettings: strictSettings),
-        .testTarget(name: "ResponseTests", dependencies: ["Response", "OCSF"], swiftSettings: strictSettings),
+        .testTarget(name: "ResponseTests", dependencies: ["Response", "OCSF", "AWS", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "AWSTests", dependencies: ["AWS", "OCSF", "TestSupport"], swiftSettings: strictSettings),
-        .testTarget(name: "ShippingTests", dependencies: ["Shipping", "Kafka", "Pipeline", "TestSupport"],
+        .testTarget(name: "ShippingTests", dependencies: ["Shipping", "Kafka", "Pipeline", "AWS", "TestSupport"],
                     swiftSettings: strictSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["Stages", "Pipeline", "Kafka", "OCSF", "TestSupport"],
                     swiftSettings: strictSettings),
