@@ -87,7 +87,7 @@ let package = Package(
         ], swiftSettings: strictSettings),
         // Stage wiring shared by the thin executables, the CLI and the tests.
         .target(name: "Stages", dependencies: [
-            "Pipeline", "Kafka", "OCSF", "Normalize", "Inventory", "Detection", "Response",
+            "Pipeline", "Kafka", "OCSF", "Normalize", "Inventory", "Detection", "Response", "AWS",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -102,7 +102,7 @@ let package = Package(
         .executableTarget(name: "VigilRespond", dependencies: ["Stages", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/Respond", swiftSettings: strictSettings),
         .executableTarget(name: "Vigil", dependencies: [
-            "Stages", "Shipping", "Pipeline", "Kafka", "OCSF", "Normalize", "Inventory", "Detection", "Response",
+            "Stages", "Shipping", "Pipeline", "Kafka", "OCSF", "Normalize", "Inventory", "Detection", "Response", "AWS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strictSettings),
@@ -121,10 +121,15 @@ let package = Package(
         .testTarget(name: "AWSTests", dependencies: ["AWS", "OCSF", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "ShippingTests", dependencies: ["Shipping", "Kafka", "Pipeline", "AWS", "TestSupport"],
                     swiftSettings: strictSettings),
-        .testTarget(name: "EndToEndTests", dependencies: ["Stages", "Pipeline", "Kafka", "OCSF", "TestSupport"],
+        .testTarget(name: "EndToEndTests", dependencies: ["Stages", "Pipeline", "Kafka", "OCSF", "AWS", "TestSupport"],
                     swiftSettings: strictSettings),
         // Starts a real broker process for integration tests; not shipped.
-        .target(name: "TestSupport", dependencies: ["Kafka", "Pipeline"], path: "Tests/TestSupport",
+        .target(name: "TestSupport", dependencies: [
+            "Kafka", "Pipeline",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], path: "Tests/TestSupport",
                 swiftSettings: strictSettings),
     ]
 )

@@ -261,6 +261,21 @@ public final class InventoryStore: Sendable {
         }
     }
 
+    /// How many current assets carry `tag` with `value`: the size of a group such as an
+    /// auto-scaling group, for the response blast-radius guard.
+    public func count(tag: String, value: String) throws(InventoryError) -> Int {
+        // A JSON path member is quoted so tag names with ':' or '.' work.
+        var escaped = ""
+        for character in tag {
+            if character == "\\" || character == "\"" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        let path = "$.\"" + escaped + "\""
+        return try reading { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM asset WHERE json_extract(tags, ?) = ?", arguments: [path, value]) ?? 0
+        }
+    }
+
     /// Every current asset, ordered by id.
     public func all() throws(InventoryError) -> [Asset] {
         try reading { db in try Row.fetchAll(db, sql: "SELECT * FROM asset ORDER BY id").map(Self.asset(row:)) }

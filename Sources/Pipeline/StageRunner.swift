@@ -51,6 +51,11 @@ public protocol StageProcessor: Sendable {
     mutating func process(_ record: ConsumedRecord) -> StageOutput
     /// Called when a poll found nothing; `now` is the wall clock in epoch ms.
     mutating func idle(now: Int64) -> StageOutput
+    /// What the runner calls: `process(_:)` unless the processor itself waits on I/O (the
+    /// response executor calls AWS and webhooks), in which case it implements this instead.
+    mutating func processAsync(_ record: ConsumedRecord) async -> StageOutput
+    /// What the runner calls on an empty poll: `idle(now:)` unless overridden.
+    mutating func idleAsync(now: Int64) async -> StageOutput
     /// Partitions this copy now owns.
     mutating func partitionsAssigned(_ partitions: [TopicPartition])
     /// Partitions this copy no longer owns; drop their state.
@@ -63,6 +68,8 @@ public protocol StageProcessor: Sendable {
 
 extension StageProcessor {
     public mutating func idle(now: Int64) -> StageOutput { .empty }
+    public mutating func processAsync(_ record: ConsumedRecord) async -> StageOutput { process(record) }
+    public mutating func idleAsync(now: Int64) async -> StageOutput { idle(now: now) }
     public mutating func partitionsAssigned(_ partitions: [TopicPartition]) {}
     public mutating func partitionsRevoked(_ partitions: [TopicPartition]) {}
     public func retainedOffset(for partition: TopicPartition) -> Int64? { nil }
@@ -173,7 +180,7 @@ public final class StageRunner: Service, Sendable {
                     logger.info("input idle; exiting as asked")
                     return
                 }
-                let output = processor.idle(now: Int64(Date().timeIntervalSince1970 * 1000))
+                let output = await processor.idleAsync(now: Int64(Date().timeIntervalSince1970 * 1000))
                 if !output.records.isEmpty {
                     let items = output.records.map { PendingOutput(record: $0, inputIndex: nil) }
                     guard try await deliver(items, inputs: [], producer: producer) else { return }
@@ -183,7 +190,7 @@ public final class StageRunner: Service, Sendable {
             stats.withLock { $0.firstInput = $0.firstInput ?? ContinuousClock.now }
             var pending: [PendingOutput] = []
             for (index, record) in batch.records.enumerated() {
-                let output = processor.process(record)
+                let output = await processor.processAsync(record)
                 metrics.increment("vigil_records_in_total", labels: ["stage": stage, "topic": record.topic],
                                   help: "Records consumed by the stage.")
                 for out in output.records { pending.append(PendingOutput(record: out, inputIndex: index)) }

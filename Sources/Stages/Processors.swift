@@ -216,13 +216,16 @@ public struct RespondProcessor: StageProcessor {
     let responder: Responder
     let topics: Topics
     let metrics: MetricsRegistry
-    /// Command ids already emitted by this copy; a re-delivered alert yields no second command.
-    var emitted = Set<String>()
-    static let emittedCapacity = 100_000
+    /// Guard memory (rate limits, blast radius) and the command ids this copy already
+    /// planned: a re-delivered alert yields no second command and uses up no limit.
+    var guards = GuardState()
 
-    /// A respond transform for `playbooks`.
-    public init(playbooks: PlaybookSet, topics: Topics, metrics: MetricsRegistry) {
-        self.responder = Responder(playbooks: playbooks)
+    /// A respond transform for `playbooks`; `inventory`, when given, sizes blast-radius groups
+    /// (assets sharing a tag value) for `max_percent`.
+    public init(playbooks: PlaybookSet, topics: Topics, metrics: MetricsRegistry, inventory: InventoryStore? = nil) {
+        self.responder = Responder(playbooks: playbooks, groupSize: { tag, value in
+            (try? inventory?.count(tag: tag, value: value)) ?? nil
+        })
         self.topics = topics
         self.metrics = metrics
     }
@@ -232,16 +235,15 @@ public struct RespondProcessor: StageProcessor {
         case .failure(let letter): return StageOutput(deadLetters: [letter])
         case .success(let alert):
             var output = StageOutput()
-            for command in responder.commands(for: alert) {
+            for command in responder.commands(for: alert, state: &guards) {
                 let id = command["command_id"]?.stringValue ?? ""
-                guard emitted.insert(id).inserted else { continue }
-                if emitted.count > RespondProcessor.emittedCapacity { emitted = [id] }
-                let target = command["target"]?.stringValue ?? id
-                output.records.append(OutgoingRecord(topic: topics.commands, key: Array(target.utf8), value: command.serialized(),
-                                                     timestamp: command["created_time"]?.intValue))
+                let target = command["target"]?.stringValue ?? ""
+                output.records.append(OutgoingRecord(topic: topics.commands, key: Array((target.isEmpty ? id : target).utf8),
+                                                     value: command.serialized(), timestamp: command["created_time"]?.intValue))
                 metrics.increment("vigil_commands_total", labels: ["action": command["action"]?.stringValue ?? "",
-                                                                   "mode": command["mode"]?.stringValue ?? ""],
-                                  help: "Commands emitted, by action and mode.")
+                                                                   "mode": command["mode"]?.stringValue ?? "",
+                                                                   "status": command["status"]?.stringValue ?? ""],
+                                  help: "Commands emitted, by action, mode and status (planned, pending, blocked).")
             }
             return output
         }

@@ -208,30 +208,68 @@ public struct DetectCommand: AsyncParsableCommand {
 public struct RespondCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "vigil-respond",
-        abstract: "Turn <prefix>alerts into commands on <prefix>commands, as the playbooks say.",
+        abstract: "Turn <prefix>alerts into commands on <prefix>commands, as the playbooks say; with --execute, carry them out.",
         discussion: """
-            Commands are keyed by target and identified by hash(alert id, action, target), so an alert delivered twice yields one command. Destructive actions stay dry-run unless a playbook says `mode: enforce`.
+            Commands are keyed by target and identified by hash(alert id, action, target), so an alert delivered twice yields one command. Guards run before a command is emitted: protected assets, environment scope, rate limits, blast radius and approvals (status planned, pending or blocked). Actions stay dry runs unless a playbook says `mode: enforce`.
+
+            With --execute the same process also runs the executor (consumer group <group>-executor): it reads <prefix>commands, carries out planned and approved commands idempotently (the command id is the key in the SQLite ledger), retries retriable failures with backoff, and writes every outcome to <prefix>command-results and the ledger. --executor-only runs just the executor, for a separate deployment next to the AWS credentials. AWS settings: --aws-endpoint (or VIGIL_AWS_ENDPOINT), --region (or AWS_REGION / AWS_DEFAULT_REGION), credentials from the standard AWS variables or ~/.aws/credentials. Webhook URLs for notify come from the playbook's params.webhook or from VIGIL_WEBHOOK_<CHANNEL>.
 
             Examples:
               vigil-respond --playbooks /etc/vigil/playbooks
+              vigil-respond --playbooks /etc/vigil/playbooks --execute --ledger /var/lib/vigil/ledger.sqlite
+              VIGIL_WEBHOOK_SECURITY_TEAM=https://hooks.example/T0 vigil-respond --executor-only --region eu-west-1
             """)
     @OptionGroup public var options: StageOptions
     @Option(help: "Directory of YAML playbooks (or the `playbooks` setting). Default: the bundled playbooks/.")
     public var playbooks: String?
+    @Flag(help: "Also run the executor in this process.")
+    public var execute = false
+    @Flag(help: "Run only the executor (no planning).")
+    public var executorOnly = false
+    @Option(help: "The executor's SQLite ledger (or the `ledger` setting). Default vigil-ledger.sqlite.")
+    public var ledger: String?
+    @Option(help: "AWS endpoint override, e.g. a local moto server (or VIGIL_AWS_ENDPOINT).")
+    public var awsEndpoint: String?
+    @Option(help: "AWS region (or AWS_REGION / AWS_DEFAULT_REGION). Default us-east-1.")
+    public var region: String?
+    @Option(help: "Inventory SQLite file (or the `inventory` setting): sizes blast-radius groups for max_percent.")
+    public var inventory: String?
 
     public init() {}
+
+    public func validate() throws {
+        if execute && executorOnly { throw ValidationError("--execute and --executor-only exclude each other") }
+    }
 
     public func run() async throws {
         let config = try options.load(stage: "vigil-respond")
         let logger = StageLauncher.bootstrapLogging(config)
-        let directory = playbooks ?? config.settings["playbooks"] ?? bundledDirectory("playbooks")
-        let playbookSet = try PlaybookSet.load(directory: directory)
-        logger.info("playbooks loaded", metadata: ["count": "\(playbookSet.playbooks.count)", "directory": .string(directory)])
         let metrics = MetricsRegistry()
         let health = HealthState()
-        let runner = StageRunner(config: config, inputTopics: [config.topics.alerts],
-                                 processor: RespondProcessor(playbooks: playbookSet, topics: config.topics, metrics: metrics),
-                                 metrics: metrics, health: health, logger: logger)
-        try await StageLauncher.run(config: config, runners: [runner], metrics: metrics, health: health, logger: logger)
+        var runners: [StageRunner] = []
+        if !executorOnly {
+            let directory = playbooks ?? config.settings["playbooks"] ?? bundledDirectory("playbooks")
+            let playbookSet = try PlaybookSet.load(directory: directory)
+            logger.info("playbooks loaded", metadata: ["count": "\(playbookSet.playbooks.count)", "directory": .string(directory)])
+            let store = try (inventory ?? config.settings["inventory"]).map { path throws(InventoryError) in try InventoryStore(path: path) }
+            runners.append(StageRunner(config: config, inputTopics: [config.topics.alerts],
+                                       processor: RespondProcessor(playbooks: playbookSet, topics: config.topics, metrics: metrics,
+                                                                   inventory: store),
+                                       metrics: metrics, health: health, logger: logger))
+        }
+        if execute || executorOnly {
+            let executor = try ExecutorSetup.make(ledgerPath: ledger ?? config.settings["ledger"] ?? "vigil-ledger.sqlite",
+                                                  awsEndpoint: awsEndpoint ?? config.settings["aws_endpoint"],
+                                                  region: region ?? config.settings["region"])
+            if let problem = executor.cloudProblem {
+                logger.warning("AWS is not configured; enforce-mode AWS commands will fail", metadata: ["reason": .string(problem)])
+            }
+            var executorConfig = config
+            executorConfig.groupID = config.groupID + "-executor"
+            runners.append(StageRunner(config: executorConfig, inputTopics: [config.topics.commands],
+                                       processor: ExecutorProcessor(executor: executor, topics: config.topics, metrics: metrics),
+                                       metrics: metrics, health: health, logger: logger))
+        }
+        try await StageLauncher.run(config: config, runners: runners, metrics: metrics, health: health, logger: logger)
     }
 }

@@ -12,7 +12,9 @@ struct Demo: AsyncParsableCommand {
         abstract: "Run the whole pipeline on the bundled samples and show alerts and commands as they happen.",
         discussion: """
             Starts the embedded broker (unless --brokers is given), creates the topics, starts vigil-ingest, vigil-enrich, vigil-detect and vigil-respond as child processes, ships samples/ into <prefix>raw and prints alerts and commands. With --once it exits when the data has flowed through and prints a JSON summary as its last line:
-            {"raw":N,"events":N,"enriched":N,"alerts":N,"commands":N,"dlq":N}
+            {"raw":N,"events":N,"enriched":N,"alerts":N,"commands":N,"results":N,"dlq":N}
+
+            vigil-respond runs with its executor (ledger in the work directory): dry runs are recorded, commands that need approval stay pending (`vigil approve ID --brokers ...` while the demo runs), and every outcome appears as a RESULT line.
 
             Examples:
               vigil demo --once
@@ -70,7 +72,9 @@ struct Demo: AsyncParsableCommand {
             ("vigil-ingest", []),
             ("vigil-enrich", ["--inventory", work + "/inventory.sqlite", "--import", sampleDir + "/inventory.csv"]),
             ("vigil-detect", ["--rules", bundledDirectory("rules")]),
-            ("vigil-respond", ["--playbooks", bundledDirectory("playbooks")]),
+            // The executor runs in the same process; AWS is not configured for the demo, so
+            // enforce-mode AWS commands wait for approval (pending) and dry runs are recorded.
+            ("vigil-respond", ["--playbooks", bundledDirectory("playbooks"), "--execute", "--ledger", work + "/ledger.sqlite"]),
         ]
         var children: [Process] = []
         defer { stopChildren(children) }
@@ -94,7 +98,7 @@ struct Demo: AsyncParsableCommand {
 
         // 4. Watch every topic from the beginning.
         let watcher = try KafkaConsumer(config: config, groupID: nil, logger: logger)
-        let watched = [topics.raw, topics.events, topics.enriched, topics.alerts, topics.commands, topics.deadLetters]
+        let watched = [topics.raw, topics.events, topics.enriched, topics.alerts, topics.commands, topics.commandResults, topics.deadLetters]
         try watcher.assign(watched.flatMap { topic in
             (0..<partitions).map { TopicPartitionOffset(TopicPartition(topic: topic, partition: $0), offset: KafkaConsumer.beginning) }
         })
@@ -127,10 +131,12 @@ struct Demo: AsyncParsableCommand {
         let summary: JSON = [
             "raw": .int(Int64(counts[topics.raw] ?? 0)), "events": .int(Int64(counts[topics.events] ?? 0)),
             "enriched": .int(Int64(counts[topics.enriched] ?? 0)), "alerts": .int(Int64(counts[topics.alerts] ?? 0)),
-            "commands": .int(Int64(counts[topics.commands] ?? 0)), "dlq": .int(Int64(counts[topics.deadLetters] ?? 0)),
+            "commands": .int(Int64(counts[topics.commands] ?? 0)), "results": .int(Int64(counts[topics.commandResults] ?? 0)),
+            "dlq": .int(Int64(counts[topics.deadLetters] ?? 0)),
         ]
         say("summary: raw records \(counts[topics.raw] ?? 0) -> events \(counts[topics.events] ?? 0) -> enriched "
-            + "\(counts[topics.enriched] ?? 0) -> alerts \(counts[topics.alerts] ?? 0) -> commands \(counts[topics.commands] ?? 0); "
+            + "\(counts[topics.enriched] ?? 0) -> alerts \(counts[topics.alerts] ?? 0) -> commands \(counts[topics.commands] ?? 0) -> "
+            + "results \(counts[topics.commandResults] ?? 0); "
             + "dead letters \(counts[topics.deadLetters] ?? 0)")
         emit(summary.jsonText)
     }
@@ -161,7 +167,18 @@ struct Demo: AsyncParsableCommand {
             let mode = value["mode"]?.stringValue ?? "?"
             let target = value["target"]?.stringValue ?? "?"
             let rule = value["rule_id"]?.stringValue ?? "?"
-            emit("COMMAND  \(action) (\(mode)) -> \(target) for \(rule) [id \(value["command_id"]?.stringValue ?? "?")]")
+            let status = value["status"]?.stringValue ?? "?"
+            var line = "COMMAND  \(action) (\(mode), \(status)) -> \(target.isEmpty ? "no target" : target) for \(rule) [id \(value["command_id"]?.stringValue ?? "?")]"
+            if let why = value["blocked_reason"]?.stringValue { line += " | \(why)" }
+            if status == "pending" { line += " | approve with: vigil approve \(value["command_id"]?.stringValue ?? "?")" }
+            emit(line)
+        case topics.commandResults:
+            let action = value["action"]?.stringValue ?? "?"
+            let status = value["status"]?.stringValue ?? "?"
+            var line = "RESULT   \(action) -> \(value["target"]?.stringValue ?? "?"): \(status)"
+            if let would = value.value(at: "detail.would")?.stringValue { line += " (would \(would))" }
+            if let error = value["error"]?.stringValue { line += " | \(error)" }
+            emit(line)
         case topics.deadLetters:
             showDeadLetter(record)
         default:

@@ -26,7 +26,8 @@ struct VigilCommand: AsyncParsableCommand {
               vigil ship --brokers kafka:9092 --source cloudtrail logs/*.json
             """,
         subcommands: [Demo.self, Broker.self, Topics_.self, Ship.self, NormalizeCommand.self, EnrichOffline.self,
-                      DetectOffline.self, RespondOffline.self, InventoryCommand.self, Passthrough.self])
+                      DetectOffline.self, RespondOffline.self, Approve.self, Reject.self, Revert.self, LedgerCommand.self,
+                      InventoryCommand.self, Passthrough.self])
 }
 
 /// Options for commands that talk to Kafka.
@@ -190,27 +191,6 @@ struct DetectOffline: AsyncParsableCommand {
         let (_, dead) = Offline.run(stage: "detect", inputs: try Offline.read(files, lines: true), topic: topics.enriched,
                                     processor: &detector, emit: [topics.alerts])
         for alert in detector.finish() { print(String(decoding: alert.value, as: UTF8.self)) }
-        if dead > 0 { throw ExitCode(2) }
-    }
-}
-
-struct RespondOffline: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "respond",
-        abstract: "Turn alerts (JSON lines) into commands as the playbooks say (nothing is executed).",
-        discussion: """
-            Example:
-              vigil normalize samples/cloudtrail/*.json | vigil detect | vigil respond --playbooks playbooks
-            """)
-    @Option(help: "Directory of YAML playbooks. Default: the bundled playbooks/.") var playbooks: String?
-    @Argument(help: "Alert files (standard input when none).") var files: [String] = []
-
-    func run() async throws {
-        let set = try PlaybookSet.load(directory: playbooks ?? bundledDirectory("playbooks"))
-        let topics = Topics()
-        var processor = RespondProcessor(playbooks: set, topics: topics, metrics: MetricsRegistry())
-        let (_, dead) = Offline.run(stage: "respond", inputs: try Offline.read(files, lines: true), topic: topics.alerts,
-                                    processor: &processor, emit: [topics.commands])
         if dead > 0 { throw ExitCode(2) }
     }
 }

@@ -121,6 +121,23 @@ public struct YAMLReader: Sendable {
         return items
     }
 
+    /// `500ms`, `30s`, `5m`, `1h`, `1d` in milliseconds, at most 366 days.
+    public func duration(_ node: Node, what: String, allowZero: Bool) throws(YAMLProblem) -> Int64 {
+        let text = try string(node, what: what)
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        let digits = text.prefix { $0.isASCII && $0.isNumber }
+        let unit = text.dropFirst(digits.count)
+        guard !digits.isEmpty, digits.count <= 12, let amount = Int64(digits),
+              let scale = units.first(where: { $0.0 == unit })?.1
+        else {
+            throw problem(node, "\(what) must be a duration such as 500ms, 30s, 5m, 1h or 1d")
+        }
+        let millis = amount * scale
+        guard millis <= 366 * 86_400_000 else { throw problem(node, "\(what) must be at most 366d") }
+        guard allowZero || millis > 0 else { throw problem(node, "\(what) must be longer than zero") }
+        return millis
+    }
+
     /// A scalar as a JSON value. Quoted scalars are strings; plain ones are typed by their
     /// spelling: `true`/`false`, `null`/`~`, integers, decimals, else strings. (YAML 1.1's
     /// `yes`/`no`/`on`/`off` and `0x1F` stay strings: in match values they are usually meant

@@ -147,8 +147,13 @@ struct EndToEndTests {
         #expect(summary["events"] == 13)
         #expect(summary["enriched"] == 13)
         #expect(summary["alerts"] == 2)
-        #expect(summary["commands"] == 2)
+        // Two dry-run notifications and, for the logging-disabled alert on ci-runner-1, a
+        // snapshot and a quarantine waiting for approval; the executor records all four.
+        #expect(summary["commands"] == 4)
+        #expect(summary["results"] == 4)
         #expect(summary["dlq"] == 1)
+        #expect(output.contains("RESULT   notify -> security-team: dry_run"))
+        #expect(output.contains("RESULT   quarantine_instance -> i-0a1b2c3d4e5f60003: pending"))
         #expect(output.contains("aws.cloudtrail.logging_disabled"))
         #expect(output.contains("aws.console.bruteforce"))
         #expect(output.contains("asset ci-runner-1"))

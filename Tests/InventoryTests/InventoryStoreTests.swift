@@ -7,6 +7,20 @@ struct InventoryStoreTests {
     static let v1 = Asset(id: "i-0123456789abcdef0", kind: "instance", name: "api-1", owner: "team-a",
                           criticality: "medium", privateIPs: ["10.9.0.1"])
 
+    @Test("counts current assets by tag value (blast-radius group sizes), tag names with ':' included")
+    func countByTag() throws {
+        let store = try InventoryStore(path: ":memory:")
+        for (index, group) in ["web", "web", "web", "api"].enumerated() {
+            _ = try store.upsert(Asset(id: "i-\(index)", kind: "instance", tags: ["aws:autoscaling:groupName": group, "team": "a\"b"]), at: 1)
+        }
+        #expect(try store.count(tag: "aws:autoscaling:groupName", value: "web") == 3)
+        #expect(try store.count(tag: "aws:autoscaling:groupName", value: "api") == 1)
+        #expect(try store.count(tag: "aws:autoscaling:groupName", value: "db") == 0)
+        #expect(try store.count(tag: "team", value: "a\"b") == 4)
+        try store.delete(id: "i-0", at: 2)
+        #expect(try store.count(tag: "aws:autoscaling:groupName", value: "web") == 2)
+    }
+
     @Test("history answers as of a time")
     func history() throws {
         let dir = try TempDirectory()

@@ -31,7 +31,7 @@ func playbooks(_ yaml: String) throws -> Responder {
 struct ResponderTests {
     @Test func defaultPlaybookNotifiesSecurityTeamInDryRun() throws {
         let set = try PlaybookSet.load(directory: repositoryRoot() + "/playbooks")
-        #expect(set.playbooks.map(\.id) == ["default.notify"])
+        #expect(set.playbooks.map(\.id) == ["contain.logging-tampering", "contain.exposed-critical", "default.notify"])
         let responder = Responder(playbooks: set)
         let commands = responder.commands(for: alert(id: "alert-1"))
         try #require(commands.count == 1)
@@ -39,6 +39,7 @@ struct ResponderTests {
             "command_id": .string(StableID.hash(["alert-1", "notify", "security-team"])),
             "action": "notify",
             "target": "security-team",
+            "target_kind": "channel",
             "mode": "dry_run",
             "status": "planned",
             "alert_id": "alert-1",
@@ -134,7 +135,17 @@ struct ResponderTests {
         ("unknown key", "id: p\nmatch: {min_severity: low}\nowner: me\nactions: [{action: notify, params: {channel: c}}]\n", 3, "unknown key 'owner'"),
         ("unknown match key", "id: p\nmatch:\n  severity: low\nactions: [{action: notify, params: {channel: c}}]\n", 3, "unknown key 'severity'"),
         ("unknown action", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: page\n    params: {channel: c}\n", 4, "action must be one of"),
-        ("unavailable action", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: quarantine_instance\n", 4, "not available yet"),
+        ("revert is not a playbook action", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: revert\n", 4, "action must be one of"),
+        ("unknown param", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: quarantine_instance\n    params: {group: x}\n", 5, "has no param 'group'"),
+        ("bad tags", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: tag_resource\n    params: {tags: novalue}\n", 5, "key=value"),
+        ("bad approval", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: quarantine_instance\n    approval: maybe\n", 5, "approval must be"),
+        ("bad rate limit", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: quarantine_instance\n    rate_limit: {max: 0, per: 1h}\n", 5, "max must be"),
+        ("bad period", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: quarantine_instance\n    rate_limit: {max: 2, per: soon}\n", 5, "duration"),
+        ("empty blast radius", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: quarantine_instance\n    blast_radius: {per: 1h}\n", 5, "max_targets or max_percent"),
+        ("percent over 100", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: quarantine_instance\n    blast_radius:\n      max_percent: 150\n", 6, "from 1 to 100"),
+        ("revert_after on snapshot", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: snapshot_volumes\n    revert_after: 1h\n", 5, "revert_after applies only"),
+        ("scope on notify", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: notify\n    environments: [dev]\n    params: {channel: c}\n", 4, "not notify"),
+        ("bad exposure", "id: p\nmatch:\n  internet_exposed: sometimes\nactions: [{action: notify, params: {channel: c}}]\n", 3, "true or false"),
         ("missing channel", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: notify\n    mode: dry_run\n", 4, "needs param 'channel'"),
         ("bad mode", "id: p\nmatch: {min_severity: low}\nactions:\n  - action: notify\n    mode: yolo\n    params: {channel: c}\n", 5, "mode"),
         ("bad severity", "id: p\nmatch:\n  min_severity: urgent\nactions: [{action: notify, params: {channel: c}}]\n", 3, "min_severity"),
@@ -165,7 +176,7 @@ struct ResponderTests {
         #expect {
             try PlaybookSet.parse(yaml: yaml + "---\n" + yaml, file: "dup.yaml")
         } throws: { error in
-            (error as? PlaybookError)?.code == .duplicatePlaybookID && (error as? PlaybookError)?.line == 5
+            (error as? ResponseError)?.code == .duplicatePlaybookID && (error as? ResponseError)?.line == 5
         }
     }
 }
