@@ -125,7 +125,7 @@ let package = Package(
                     swiftSettings: strictSettings),
         // Starts a real broker process for integration tests; not shipped.
         .target(name: "TestSupport", dependencies: [
-            "Kafka", "Pipeline",
+            "Kafka", "Pipeline", "AWS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

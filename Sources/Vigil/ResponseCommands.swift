@@ -86,6 +86,18 @@ enum Decision {
     }
 }
 
+/// What `vigil approve` and `vigil reject` take.
+struct DecisionOptions: ParsableArguments {
+    @OptionGroup var kafka: KafkaOptions
+    @Option(help: "Who decides (default VIGIL_USER or USER).") var by: String?
+    @Option(help: "Why, for the audit trail.") var note: String?
+    @Argument(help: "The command id (vigil ledger --status pending lists them).") var id: String
+
+    func publish(approve: Bool) async throws {
+        try await Decision.publish(id: id, approve: approve, by: by ?? Decision.defaultPerson, note: note, kafka: kafka)
+    }
+}
+
 struct Approve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Approve a pending command; the executor then carries it out.",
@@ -95,14 +107,9 @@ struct Approve: AsyncParsableCommand {
             Examples:
               vigil approve 3f9c...e1 --by alice --note "confirmed with the payments on-call"
             """)
-    @OptionGroup var kafka: KafkaOptions
-    @Option(help: "Who approves (default VIGIL_USER or USER).") var by: String?
-    @Option(help: "Why, for the audit trail.") var note: String?
-    @Argument(help: "The command id (vigil ledger --status pending lists them).") var id: String
+    @OptionGroup var decision: DecisionOptions
 
-    func run() async throws {
-        try await Decision.publish(id: id, approve: true, by: by ?? Decision.defaultPerson, note: note, kafka: kafka)
-    }
+    func run() async throws { try await decision.publish(approve: true) }
 }
 
 struct Reject: AsyncParsableCommand {
@@ -112,14 +119,9 @@ struct Reject: AsyncParsableCommand {
             Examples:
               vigil reject 3f9c...e1 --by alice --note "maintenance window"
             """)
-    @OptionGroup var kafka: KafkaOptions
-    @Option(help: "Who rejects (default VIGIL_USER or USER).") var by: String?
-    @Option(help: "Why, for the audit trail.") var note: String?
-    @Argument(help: "The command id.") var id: String
+    @OptionGroup var decision: DecisionOptions
 
-    func run() async throws {
-        try await Decision.publish(id: id, approve: false, by: by ?? Decision.defaultPerson, note: note, kafka: kafka)
-    }
+    func run() async throws { try await decision.publish(approve: false) }
 }
 
 struct Revert: AsyncParsableCommand {

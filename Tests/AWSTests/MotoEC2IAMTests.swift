@@ -9,12 +9,7 @@ import TestSupport
 /// test honest should it start to).
 private let motoAMI = "ami-12c6146b"
 
-private func client(_ moto: MotoServer) throws -> AWSClient {
-    var client = try AWSClient(region: "us-east-1", credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"),
-                               endpoint: moto.endpoint)
-    client.timeout = .seconds(20)
-    return client
-}
+private func client(_ moto: MotoServer) throws -> AWSClient { try moto.client() }
 
 /// The error `body` throws, or `nil` (recorded as an issue) when it throws none.
 private func awsError(_ body: () async throws(AWSError) -> Void, sourceLocation: SourceLocation = #_sourceLocation) async -> AWSError? {

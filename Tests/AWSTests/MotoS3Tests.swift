@@ -9,9 +9,7 @@ struct MotoS3Tests {
     func roundTrip() async throws {
         let moto = try await MotoServer.start()
         defer { moto.stop() }
-        var client = try AWSClient(region: "us-east-1", credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"),
-                                   endpoint: moto.endpoint)
-        client.timeout = .seconds(10)
+        let client = try moto.client(timeout: .seconds(10))
         try await client.createBucket("logs")
         for index in 0..<5 {
             try await client.putObject(bucket: "logs", key: "AWSLogs/1/CloudTrail/us-east-1/2026/11/2\(index) a.json",

@@ -27,8 +27,7 @@ struct ExecutorCrashTests {
     func crashBetweenCallAndLedger() async throws {
         let moto = try await MotoServer.start()
         defer { moto.stop() }
-        let client = try AWSClient(region: "us-east-1", credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"),
-                                   endpoint: moto.endpoint)
+        let client = try moto.client()
         let web = try await client.createSecurityGroup(name: "web", description: "web")
         let instanceID = try await client.runInstances(imageID: "ami-12c6146b", securityGroupIDs: [web])[0].instanceID
         let volumes = try #require(try await client.describeInstances(ids: [instanceID]).first).volumeIDs

@@ -208,9 +208,7 @@ struct MotoEstate {
 
     static func start(tags: [String: String] = [:]) async throws -> MotoEstate {
         let moto = try await MotoServer.start()
-        var client = try AWSClient(region: "us-east-1", credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"),
-                                   endpoint: moto.endpoint)
-        client.timeout = .seconds(20)
+        let client = try moto.client()
         let web = try await client.createSecurityGroup(name: "web", description: "web")
         let ssh = try await client.createSecurityGroup(name: "ssh", description: "ssh")
         let launched = try await client.runInstances(imageID: "ami-12c6146b", securityGroupIDs: [web, ssh], tags: tags)

@@ -1,3 +1,4 @@
+import AWS
 import Foundation
 import Pipeline
 
@@ -28,6 +29,14 @@ public final class MotoServer: @unchecked Sendable {
     public var environment: [String: String] {
         ["VIGIL_AWS_ENDPOINT": endpoint.absoluteString, "AWS_DEFAULT_REGION": "us-east-1",
          "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"]
+    }
+
+    /// A client for this server with the test credentials, in us-east-1.
+    public func client(timeout: Duration = .seconds(20)) throws -> AWSClient {
+        var client = try AWSClient(region: "us-east-1", credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"),
+                                   endpoint: endpoint)
+        client.timeout = timeout
+        return client
     }
 
     private init(port: Int, process: Process) {
