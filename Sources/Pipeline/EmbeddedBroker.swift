@@ -105,7 +105,8 @@ public final class EmbeddedBroker: Sendable {
         process.terminate()
         for _ in 0..<100 where process.isRunning { usleep(50_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        // Polled: `waitUntilExit()` can spin at full CPU on Linux once the child is gone.
+        while process.isRunning { usleep(20_000) }
     }
 
     /// Waits until the broker exits by itself.
