@@ -14,14 +14,6 @@ public struct SyslogFrame: Sendable, Equatable {
     }
 }
 
-/// Why a TCP stream cannot be framed; the connection is closed (there is no resynchronizing
-/// after a bad octet count).
-public struct SyslogFramingError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// Human reason (never the payload).
-    public let reason: String
-    public var description: String { "syslog framing error: \(reason)" }
-}
-
 /// Splits a TCP byte stream into syslog messages per RFC 6587.
 ///
 /// The method is chosen per connection from its first byte: a digit `1`-`9` means octet
@@ -68,8 +60,10 @@ public struct SyslogStreamFramer: Sendable {
         self.maxMessageSize = maxMessageSize
     }
 
-    /// Consumes `bytes`, returning every message completed by them.
-    public mutating func feed<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(SyslogFramingError) -> [SyslogFrame] {
+    /// Consumes `bytes`, returning every message completed by them. Throws `bad_framing` when
+    /// the stream cannot be framed; the connection is then closed (there is no resynchronizing
+    /// after a bad octet count).
+    public mutating func feed<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(ShippingError) -> [SyslogFrame] {
         var frames: [SyslogFrame] = []
         var index = bytes.startIndex
         while index != bytes.endIndex {
@@ -79,7 +73,7 @@ public struct SyslogStreamFramer: Sendable {
                 if method == nil { method = (0x31...0x39).contains(byte) ? .octetCounting : .nonTransparent }
                 if method == .octetCounting {
                     guard (0x31...0x39).contains(byte) else {
-                        throw SyslogFramingError(reason: "octet-counted frame does not start with a length")
+                        throw .badFraming("octet-counted frame does not start with a length")
                     }
                     state = .length(Int(byte - 0x30), digits: 1)
                     index = bytes.index(after: index)
@@ -94,7 +88,7 @@ public struct SyslogStreamFramer: Sendable {
                 } else if (0x30...0x39).contains(byte) && digits < Self.maxLengthDigits {
                     state = .length(value * 10 + Int(byte - 0x30), digits: digits + 1)
                 } else {
-                    throw SyslogFramingError(reason: "bad octet count (\(digits) digits, then byte \(byte))")
+                    throw .badFraming("bad octet count (\(digits) digits, then byte \(byte))")
                 }
             case .body(let remaining, let truncated):
                 let available = bytes.distance(from: index, to: bytes.endIndex)

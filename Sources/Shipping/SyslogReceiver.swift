@@ -266,7 +266,7 @@ public final class SyslogReceiver: Sendable {
         logger.warning("syslog connection closed inside an octet-counted message", metadata: ["sender": "\(sender)"])
     }
 
-    func countFramingError(_ error: SyslogFramingError, from sender: String) {
+    func countFramingError(_ error: ShippingError, from sender: String) {
         metrics.increment("vigil_syslog_framing_errors_total", help: "TCP connections closed for bad framing.")
         logger.warning("closing syslog connection", metadata: ["sender": "\(sender)", "error": "\(error)"])
     }

@@ -36,7 +36,8 @@ import TestSupport
 
     @Test func badOctetCountIsAnError() {
         var framer = SyslogStreamFramer(maxMessageSize: 10)
-        #expect(throws: SyslogFramingError.self) { try framer.feed(Array("12x".utf8)) }
+        let error = #expect(throws: ShippingError.self) { try framer.feed(Array("12x".utf8)) }
+        #expect(error?.code == "bad_framing")
     }
 }
 
