@@ -16,6 +16,8 @@ public struct RuleError: Error, Sendable, Equatable, CustomStringConvertible {
         case duplicateRuleID = "duplicate_rule_id"
         /// A record on the partials topic is not a partial.
         case invalidPartial = "invalid_partial"
+        /// A rule test fixture (`rules/tests/*.yaml`) is well-formed YAML but not a valid fixture.
+        case invalidFixture = "invalid_fixture"
     }
 
     /// What kind of failure this is.

@@ -27,15 +27,24 @@ public struct RuleSet: Sendable {
     public func rule(id: String) -> Rule? { indexByID[id].map { rules[$0] } }
 
     /// Loads every `*.yaml` / `*.yml` file under `directory` (recursively, hidden entries
-    /// skipped, in path order). One file may hold several rules as YAML documents.
+    /// skipped, in path order). One file may hold several rules as YAML documents. Files in a
+    /// directory named `tests` are rule test fixtures (`RuleFixture`), not rules, and are skipped.
     ///
     /// - Throws: `RuleError` naming the file (and line) of the first problem.
     public static func load(directory: String) throws(RuleError) -> RuleSet {
         let files: [(path: String, text: String)]
         do throws(YAMLProblem) { files = try YAMLDirectory.files(in: directory) } catch { throw RuleError(error) }
         var rules: [Rule] = []
-        for file in files { rules.append(contentsOf: try parse(yaml: file.text, file: file.path)) }
+        for file in files where !isFixturePath(file.path, under: directory) {
+            rules.append(contentsOf: try parse(yaml: file.text, file: file.path))
+        }
         return try RuleSet(rules: rules)
+    }
+
+    /// Whether `path` (a file found under `directory`) lies in a `tests` directory below it.
+    static func isFixturePath(_ path: String, under directory: String) -> Bool {
+        let relative = path.dropFirst(directory.count)
+        return relative.split(separator: "/").dropLast().contains("tests")
     }
 
     /// Parses the rules in one YAML text (one rule per document); `file` is named in errors

@@ -27,7 +27,7 @@ struct VigilCommand: AsyncParsableCommand {
             """,
         subcommands: [Demo.self, Broker.self, Topics_.self, Ship.self, NormalizeCommand.self, EnrichOffline.self,
                       DetectOffline.self, RespondOffline.self, Approve.self, Reject.self, Revert.self, LedgerCommand.self,
-                      InventoryCommand.self, Passthrough.self])
+                      InventoryCommand.self, Passthrough.self, RulesCommand.self])
 }
 
 /// Options for commands that talk to Kafka.
