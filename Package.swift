@@ -55,8 +55,12 @@ let package = Package(
         // zlib for gzip log deliveries.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Normalize", dependencies: ["OCSF", "CZlib"], swiftSettings: strictSettings),
+        // How the inventory, the ledger and the shippers' checkpoints open their SQLite files.
+        .target(name: "LocalDatabase", dependencies: [
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strictSettings),
         .target(name: "Inventory", dependencies: [
-            "OCSF",
+            "OCSF", "LocalDatabase",
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strictSettings),
         // Reading YAML config files (rules, playbooks): directory walk, file+line problems.
@@ -72,14 +76,14 @@ let package = Package(
         .target(name: "AWS", dependencies: ["OCSF"], swiftSettings: strictSettings),
         // Playbooks, guards, the executor and its SQLite ledger.
         .target(name: "Response", dependencies: [
-            "OCSF", "YAMLFiles", "AWS",
+            "OCSF", "YAMLFiles", "AWS", "LocalDatabase",
             .product(name: "Yams", package: "Yams"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strictSettings),
         // Shippers into <prefix>raw: the syslog receiver, S3 (checkpointed in SQLite), files.
         .target(name: "Shipping", dependencies: [
-            "Kafka", "Pipeline", "OCSF", "AWS",
+            "Kafka", "Pipeline", "OCSF", "AWS", "LocalDatabase",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),

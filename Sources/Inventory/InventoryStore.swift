@@ -1,4 +1,5 @@
 import GRDB
+import LocalDatabase
 import OCSF
 
 #if canImport(FoundationEssentials)
@@ -71,17 +72,9 @@ public final class InventoryStore: Sendable {
     /// `:memory:` gives a private in-memory store.
     public init(path: String) throws(InventoryError) {
         self.path = path
-        var configuration = Configuration()
-        configuration.label = "vigil.inventory"
-        // Another process (the CLI's import) may hold the write lock briefly.
-        configuration.busyMode = .timeout(5)
+        // A pool: enrichment reads while an import (possibly another process) writes.
         do {
-            if path == ":memory:" {
-                database = try DatabaseQueue(configuration: configuration)
-            } else {
-                database = try DatabasePool(path: path, configuration: configuration)
-            }
-            try Self.migrator.migrate(database)
+            database = try LocalDatabase.open(path: path, label: "vigil.inventory", pool: true, migrator: Self.migrator)
         } catch {
             var wrapped = InventoryError.wrapping(error)
             if wrapped.code == "database_error" { wrapped.code = "open_failed" }
@@ -438,10 +431,9 @@ extension InventoryError {
     /// Maps whatever a database call threw to the module's error: SQLite busy/locked is retriable.
     static func wrapping(_ error: any Error) -> InventoryError {
         if let error = error as? InventoryError { return error }
-        if let error = error as? DatabaseError {
-            let busy = error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
-            return InventoryError(code: busy ? "database_busy" : "database_error", isRetriable: busy,
-                                  sqliteCode: error.extendedResultCode.rawValue)
+        if let failure = LocalDatabase.sqliteFailure(error) {
+            return InventoryError(code: failure.busy ? "database_busy" : "database_error", isRetriable: failure.busy,
+                                  sqliteCode: failure.code)
         }
         return InventoryError(code: "database_error")
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LocalDatabase
 import OCSF
 
 /// One command as the ledger knows it: its current state and what was done.
@@ -75,16 +76,9 @@ public final class Ledger: Sendable {
     /// Opens (creating if needed) the ledger at `path`; `:memory:` for a private one.
     public init(path: String) throws(ResponseError) {
         self.path = path
-        var configuration = Configuration()
-        configuration.label = "vigil.ledger"
-        configuration.busyMode = .timeout(5)
+        // A pool: `vigil ledger` reads while the executor writes.
         do {
-            if path == ":memory:" {
-                database = try DatabaseQueue(configuration: configuration)
-            } else {
-                database = try DatabasePool(path: path, configuration: configuration)
-            }
-            try Self.migrator.migrate(database)
+            database = try LocalDatabase.open(path: path, label: "vigil.ledger", pool: true, migrator: Self.migrator)
         } catch {
             throw ResponseError(code: .ledgerFailed, reason: "cannot open or migrate the ledger at \(path): \(Self.describe(error))")
         }
@@ -129,15 +123,15 @@ public final class Ledger: Sendable {
         return migrator
     }
 
+    /// The SQLite code only: GRDB's messages can quote SQL arguments (alert ids, targets).
     private static func describe(_ error: any Error) -> String {
-        if let database = error as? DatabaseError { return "sqlite \(database.extendedResultCode.rawValue): \(database.message ?? "")" }
-        return String(describing: type(of: error))
+        LocalDatabase.sqliteFailure(error).map { "sqlite \($0.code)" } ?? String(describing: type(of: error))
     }
 
     private func write<T>(_ what: String, _ body: (Database) throws -> T) throws(ResponseError) -> T {
         do { return try database.write(body) } catch let error as ResponseError { throw error } catch {
             throw ResponseError(code: .ledgerFailed, reason: "\(what): \(Self.describe(error))",
-                                isRetriable: (error as? DatabaseError)?.resultCode == .SQLITE_BUSY)
+                                isRetriable: LocalDatabase.sqliteFailure(error)?.busy ?? false)
         }
     }
 

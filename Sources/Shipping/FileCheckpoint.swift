@@ -26,7 +26,7 @@ public struct FilePosition: Sendable, Equatable {
 public final class FileCheckpoint: Sendable {
     /// The file this checkpoint lives in.
     public let path: String
-    private let queue: DatabaseQueue
+    private let queue: any DatabaseWriter
 
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()

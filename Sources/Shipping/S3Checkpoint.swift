@@ -39,7 +39,7 @@ public struct S3CheckpointEntry: Sendable, Equatable {
 public final class S3Checkpoint: Sendable {
     /// The file this checkpoint lives in.
     public let path: String
-    private let queue: DatabaseQueue
+    private let queue: any DatabaseWriter
 
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
