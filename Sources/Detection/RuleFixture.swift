@@ -140,12 +140,8 @@ public struct RuleFixture: Sendable {
 extension RuleError {
     /// The error for a problem in a fixture file.
     init(fixture problem: YAMLProblem) {
-        let code: Code = switch problem.kind {
-        case .unreadable: .unreadableFile
-        case .syntax: .invalidYAML
-        case .invalid: .invalidFixture
-        }
-        self.init(code: code, file: problem.file, line: problem.line, reason: problem.reason)
+        self.init(code: problem.code(unreadable: .unreadableFile, syntax: .invalidYAML, invalid: .invalidFixture),
+                  file: problem.file, line: problem.line, reason: problem.reason)
     }
 }
 

@@ -72,12 +72,8 @@ extension RuleError {
     /// The error for a problem met while reading rule files: unreadable files and
     /// directories, malformed YAML, and well-formed YAML that is not a valid rule.
     init(_ problem: YAMLProblem) {
-        let code: Code = switch problem.kind {
-        case .unreadable: .unreadableFile
-        case .syntax: .invalidYAML
-        case .invalid: .invalidRule
-        }
-        self.init(code: code, file: problem.file, line: problem.line, reason: problem.reason)
+        self.init(code: problem.code(unreadable: .unreadableFile, syntax: .invalidYAML, invalid: .invalidRule),
+                  file: problem.file, line: problem.line, reason: problem.reason)
     }
 }
 

@@ -55,12 +55,8 @@ extension ResponseError {
     /// The error for a problem met while reading playbook files: unreadable files and
     /// directories, malformed YAML, and well-formed YAML that is not a valid playbook.
     init(_ problem: YAMLProblem) {
-        let code: Code = switch problem.kind {
-        case .unreadable: .unreadableFile
-        case .syntax: .invalidYAML
-        case .invalid: .invalidPlaybook
-        }
-        self.init(code: code, file: problem.file, line: problem.line, reason: problem.reason)
+        self.init(code: problem.code(unreadable: .unreadableFile, syntax: .invalidYAML, invalid: .invalidPlaybook),
+                  file: problem.file, line: problem.line, reason: problem.reason)
     }
 }
 

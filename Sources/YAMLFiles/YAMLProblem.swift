@@ -44,3 +44,15 @@ public struct YAMLProblem: Error, Sendable, Equatable, CustomStringConvertible {
         return "\(location)\(kind.rawValue): \(reason)"
     }
 }
+
+extension YAMLProblem {
+    /// The caller's error code for this problem's kind: each module maps the three kinds to
+    /// codes of its own error type (`invalid` meaning an invalid rule, playbook or fixture).
+    public func code<Code>(unreadable: Code, syntax: Code, invalid: Code) -> Code {
+        switch kind {
+        case .unreadable: unreadable
+        case .syntax: syntax
+        case .invalid: invalid
+        }
+    }
+}
