@@ -261,13 +261,13 @@ struct FileFollowShippingTests {
         try logs.append((101...150).map { "line \($0)\n" }.joined())
         try logs.rotateByRename()
         try logs.append((151...200).map { "line \($0)\n" }.joined())
-        try await Task.sleep(for: .milliseconds(800))
+        // Waits for the records rather than a fixed time: a loaded machine may take a while.
+        let records = try await TestBroker.readAll(broker, topic: topic, partitions: 1, atLeast: 200, timeout: .seconds(90))
         stop.set()
         let counters = try await following.value
         #expect(counters.shippedLines == 200)
         #expect(counters.rotations == 1)
 
-        let records = try await TestBroker.readAll(broker, topic: topic, partitions: 1, atLeast: 200, timeout: .seconds(20))
         #expect(records.map { String(decoding: $0.value, as: UTF8.self) } == (1...200).map { "line \($0)" })
         #expect(records.allSatisfy { $0.key == Array(logs.log.utf8) && $0.headers.text(VigilHeader.source) == "syslog" })
 

@@ -167,7 +167,7 @@ struct S3ShipperIntegrationTests {
         }
 
         func raw(atLeast count: Int) async throws -> [ConsumedRecord] {
-            try await TestBroker.readAll(broker, topic: topics.raw, partitions: 2, atLeast: count, timeout: .seconds(20))
+            try await TestBroker.readAll(broker, topic: topics.raw, partitions: 2, atLeast: count, timeout: .seconds(60))
         }
 
         func finish() async {
@@ -183,8 +183,7 @@ struct S3ShipperIntegrationTests {
         async let brokerStart = TestBroker.start()
         let moto = try await motoStart
         let broker = try await brokerStart
-        var client = try AWSClient.fromEnvironment(moto.environment)
-        client.timeout = .seconds(10)
+        let client = try moto.client()
         let topics = Topics(prefix: "s3test.")
         let admin = try KafkaAdmin(config: TestBroker.config(broker), logger: TestBroker.logger)
         _ = try await admin.createTopics([TopicSpec(name: topics.raw, partitions: 2, replicationFactor: 1)])
@@ -309,9 +308,9 @@ struct S3ShipperIntegrationTests {
         let looping = try fixture.shipper(fixture.config(bucket: bucket))
         let polls = PollLog()
         let running = Task { try await looping.run(once: false, interval: .milliseconds(200), onPoll: { polls.append($0) }) }
-        #expect(await TestBroker.eventually(timeout: .seconds(20)) { polls.all.contains { $0.shipped == 1 } })
+        #expect(await TestBroker.eventually(timeout: .seconds(90)) { polls.all.contains { $0.shipped == 1 } })
         try await fixture.client.putObject(bucket: bucket, key: Self.cloudTrailKey(2), body: Self.cloudTrailBody(2))
-        #expect(await TestBroker.eventually(timeout: .seconds(20)) { polls.all.map(\.shipped).reduce(0, +) == 2 })
+        #expect(await TestBroker.eventually(timeout: .seconds(90)) { polls.all.map(\.shipped).reduce(0, +) == 2 })
         looping.stop()
         try await running.value
         #expect(polls.all.map(\.shipped).reduce(0, +) == 2)

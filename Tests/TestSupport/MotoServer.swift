@@ -1,6 +1,41 @@
 import AWS
 import Foundation
 import Pipeline
+import Synchronization
+
+/// At most `limit` moto servers run at once in a test process: each one is a Python process
+/// that takes seconds of CPU to start, and tests run in parallel on small machines. Waiters are
+/// resumed in order as servers stop.
+final class MotoSlots: Sendable {
+    private let state: Mutex<(free: Int, waiters: [CheckedContinuation<Void, Never>])>
+
+    init(limit: Int) { state = Mutex((limit, [])) }
+
+    func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let granted = state.withLock { state -> Bool in
+                if state.free > 0 {
+                    state.free -= 1
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if granted { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty {
+                state.free += 1
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
 
 /// A real moto server process (local AWS APIs) per test, on a free port. Skips (through
 /// `isAvailable`) when moto is absent; `make test` installs it first (`scripts/setup`).
@@ -21,6 +56,8 @@ public final class MotoServer: @unchecked Sendable {
     /// The port it listens on (127.0.0.1).
     public let port: Int
     private let process: Process
+    private let released = Atomic<Bool>(false)
+    static let slots = MotoSlots(limit: 3)
 
     /// The endpoint URL to give clients.
     public var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
@@ -31,8 +68,9 @@ public final class MotoServer: @unchecked Sendable {
          "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"]
     }
 
-    /// A client for this server with the test credentials, in us-east-1.
-    public func client(timeout: Duration = .seconds(20)) throws -> AWSClient {
+    /// A client for this server with the test credentials, in us-east-1. The timeout is long:
+    /// a loaded machine can make moto slow, and a slow answer is not what the tests test.
+    public func client(timeout: Duration = .seconds(60)) throws -> AWSClient {
         var client = try AWSClient(region: "us-east-1", credentials: AWSCredentials(accessKeyID: "testing", secretAccessKey: "testing"),
                                    endpoint: endpoint)
         client.timeout = timeout
@@ -47,16 +85,24 @@ public final class MotoServer: @unchecked Sendable {
     /// Starts a server and waits until it accepts connections.
     public static func start() async throws -> MotoServer {
         guard let binary else { throw ConfigError("moto_server not found; run scripts/setup") }
-        let port = try EmbeddedBroker.freePort()
+        await slots.acquire()
+        let port: Int
+        do { port = try EmbeddedBroker.freePort() } catch {
+            slots.release()
+            throw error
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["-H", "127.0.0.1", "-p", String(port)]
         let sink = FileHandle(forWritingAtPath: "/dev/null")
         process.standardOutput = sink
         process.standardError = sink
-        try process.run()
+        do { try process.run() } catch {
+            slots.release()
+            throw error
+        }
         let server = MotoServer(port: port, process: process)
-        for _ in 0..<300 {
+        for _ in 0..<1200 {  // up to a minute: a loaded machine starts Python slowly
             if EmbeddedBroker.accepts(port: port) { return server }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -68,6 +114,7 @@ public final class MotoServer: @unchecked Sendable {
     public func stop() {
         // Polling rather than `waitUntilExit()`: on Linux that call can spin forever at full CPU
         // once the child is gone.
+        defer { if !released.exchange(true, ordering: .relaxed) { Self.slots.release() } }
         guard process.isRunning else { return }
         process.terminate()
         for _ in 0..<100 where process.isRunning { usleep(50_000) }
