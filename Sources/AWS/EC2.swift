@@ -319,6 +319,13 @@ extension AWSClient {
         _ = try await ec2("CreateTags", QueryParameters.list("ResourceId", resourceIDs) + QueryParameters.tags("Tag", tags))
     }
 
+    /// Terminates the instances (tests and tools; responses never terminate anything). EC2
+    /// keeps reporting them, in state `terminated`, for a while afterwards.
+    public func terminateInstances(ids: [String]) async throws(AWSError) {
+        guard !ids.isEmpty else { return }
+        _ = try await ec2("TerminateInstances", QueryParameters.list("InstanceId", ids))
+    }
+
     /// Launches `count` instances (all or none) and returns them as launched (`pending`); for
     /// tests and tools, responses never launch anything.
     public func runInstances(imageID: String, count: Int = 1, securityGroupIDs: [String] = [], subnetID: String? = nil,

@@ -71,6 +71,56 @@ public struct IAMAccessKey: Sendable, Equatable {
     }
 }
 
+/// An IAM user, as ListUsers describes it (ListUsers does not return tags).
+public struct IAMUser: Sendable, Equatable {
+    /// The user name, unique within the account.
+    public var userName: String
+    /// IAM's stable id for the user (`AIDA...`).
+    public var userID: String
+    /// The user's ARN (`arn:aws:iam::123456789012:user/division/alice`).
+    public var arn: String
+    /// The path the user was created under (`/` by default).
+    public var path: String
+    /// When the user was created.
+    public var createDate: Date?
+
+    /// Makes a user entry.
+    public init(userName: String, userID: String, arn: String, path: String = "/", createDate: Date? = nil) {
+        self.userName = userName
+        self.userID = userID
+        self.arn = arn
+        self.path = path
+        self.createDate = createDate
+    }
+
+    /// The account id in the ARN (its fifth field), `nil` when the ARN has none.
+    public var accountID: String? {
+        let fields = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard fields.count == 6, !fields[4].isEmpty else { return nil }
+        return String(fields[4])
+    }
+
+    /// From a `Users` member; `nil` without a `UserName` or `Arn`.
+    init?(node: XMLNode) {
+        guard let name = node.text("UserName"), let arn = node.text("Arn") else { return nil }
+        self.init(userName: name, userID: node.text("UserId") ?? "", arn: arn, path: node.text("Path") ?? "/",
+                  createDate: node.text("CreateDate").flatMap(AWSTimestamp.parse))
+    }
+
+    /// The users of a `ListUsersResponse`, with its `Marker` when `IsTruncated`.
+    static func page(_ root: XMLNode) -> AWSPage<IAMUser> {
+        let result = root.child("ListUsersResult") ?? root
+        let truncated = result.text("IsTruncated") == "true"
+        return AWSPage(items: result.items("Users").compactMap(IAMUser.init(node:)),
+                       nextToken: truncated ? result.text("Marker") : nil)
+    }
+
+    /// Parses a `ListUsersResponse` document; throws `invalid_response` when it is not one.
+    public static func parseListUsers(_ body: [UInt8]) throws(AWSError) -> AWSPage<IAMUser> {
+        page(try AWSClient.queryResult(body, action: "ListUsers"))
+    }
+}
+
 extension AWSClient {
     /// The IAM API version every call is made with.
     public static let iamAPIVersion = "2010-05-08"
@@ -78,6 +128,18 @@ extension AWSClient {
     /// One IAM action.
     func iam(_ action: String, _ parameters: [(name: String, value: String)] = []) async throws(AWSError) -> XMLNode {
         try await query(service: "iam", action: action, version: Self.iamAPIVersion, parameters: parameters)
+    }
+
+    /// Every IAM user of the account, every page followed (Marker / IsTruncated).
+    public func listUsers() async throws(AWSError) -> [IAMUser] {
+        try await allPages { (marker: String?) async throws(AWSError) -> AWSPage<IAMUser> in
+            IAMUser.page(try await iam("ListUsers", marker.map { [("Marker", $0)] } ?? []))
+        }
+    }
+
+    /// Deletes one of the user's access keys (tests and tools; responses only deactivate keys).
+    public func deleteAccessKey(accessKeyID: String, userName: String) async throws(AWSError) {
+        _ = try await iam("DeleteAccessKey", [("UserName", userName), ("AccessKeyId", accessKeyID)])
     }
 
     /// The user's access keys (at most two exist per user), every page followed. A missing

@@ -195,42 +195,6 @@ struct DetectOffline: AsyncParsableCommand {
     }
 }
 
-struct InventoryCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "inventory",
-        abstract: "Import or list the asset inventory.",
-        discussion: """
-            Examples:
-              vigil inventory import samples/inventory.csv --inventory inv.sqlite
-              vigil inventory list --inventory inv.sqlite --json
-            """)
-    @Argument(help: "import FILE | list") var action: [String]
-    @Option(help: "Inventory SQLite file.") var inventory: String = "vigil-inventory.sqlite"
-    @Flag(help: "JSON lines instead of a table (list).") var json = false
-
-    func validate() throws {
-        guard let verb = action.first, (verb == "import" && action.count == 2) || (verb == "list" && action.count == 1) else {
-            throw ValidationError("use 'inventory import FILE' or 'inventory list'")
-        }
-    }
-
-    func run() async throws {
-        let store = try InventoryStore(path: inventory)
-        if action[0] == "import" {
-            let file = action[1]
-            let summary = try store.importFile(path: file, at: wallClockMillis())
-            print("imported \(summary.imported), updated \(summary.updated), unchanged \(summary.unchanged) into \(inventory)")
-        } else {
-            for asset in try store.all() {
-                if json { print(asset.jsonValue.jsonText) } else {
-                    print([asset.id, asset.kind, asset.name ?? "-", asset.owner ?? "-", asset.environment ?? "-",
-                           asset.criticality ?? "-"].joined(separator: "\t"))
-                }
-            }
-        }
-    }
-}
-
 struct Passthrough: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Copy a topic to another through the stage runner with no work (benchmark baseline).",

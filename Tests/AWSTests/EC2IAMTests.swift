@@ -362,6 +362,70 @@ struct IAMParsingTests {
         }
     }
 
+    @Test("ListUsers: users with ARN, path and creation date; Marker only while truncated")
+    func listUsers() throws {
+        let truncated = try IAMUser.parseListUsers(utf8("""
+        <ListUsersResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+          <ListUsersResult>
+            <Users>
+              <member><UserId>AID2MAB8DPLSRHEXAMPLE</UserId><Path>/division_abc/subdivision_xyz/engineering/</Path>
+                <UserName>Andrew</UserName><Arn>arn:aws:iam::123456789012:user/division_abc/subdivision_xyz/engineering/Andrew</Arn>
+                <CreateDate>2012-09-05T19:38:48Z</CreateDate></member>
+              <member><UserId>AIDIODR4TAW7CSEXAMPLE</UserId><Path>/</Path><UserName>Jackie</UserName>
+                <Arn>arn:aws:iam::123456789012:user/Jackie</Arn><CreateDate>2014-04-09T15:43:45Z</CreateDate></member>
+            </Users>
+            <IsTruncated>true</IsTruncated>
+            <Marker>page-2</Marker>
+          </ListUsersResult>
+          <ResponseMetadata><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ResponseMetadata>
+        </ListUsersResponse>
+        """))
+        #expect(truncated.nextToken == "page-2")
+        #expect(truncated.items.map(\.userName) == ["Andrew", "Jackie"])
+        #expect(truncated.items[1] == IAMUser(userName: "Jackie", userID: "AIDIODR4TAW7CSEXAMPLE",
+                                              arn: "arn:aws:iam::123456789012:user/Jackie", path: "/",
+                                              createDate: Date(timeIntervalSince1970: 1_397_058_225)))
+        #expect(truncated.items[0].path == "/division_abc/subdivision_xyz/engineering/")
+        #expect(truncated.items.allSatisfy { $0.accountID == "123456789012" })
+
+        let last = try IAMUser.parseListUsers(utf8("""
+        <ListUsersResponse><ListUsersResult><Users/><IsTruncated>false</IsTruncated>\
+        <Marker>stale</Marker></ListUsersResult></ListUsersResponse>
+        """))
+        #expect(last.items.isEmpty)
+        #expect(last.nextToken == nil)
+        #expect(throws: AWSError.self) { _ = try IAMUser.parseListUsers(utf8("<ListAccessKeysResponse/>")) }
+    }
+
+    @Test("a user without Arn is skipped; an ARN without an account gives no account")
+    func listUsersPartial() throws {
+        let page = try IAMUser.parseListUsers(utf8("""
+        <ListUsersResponse><ListUsersResult><Users><member><UserName>no-arn</UserName></member>\
+        <member><UserName>x</UserName><Arn>not-an-arn</Arn></member></Users></ListUsersResult></ListUsersResponse>
+        """))
+        #expect(page.items.map(\.userName) == ["x"])
+        #expect(page.items[0].accountID == nil)
+    }
+
+    @Test("GetCallerIdentity: the account, ARN and user id")
+    func callerIdentity() throws {
+        let identity = try STSCallerIdentity.parseGetCallerIdentity(utf8("""
+        <GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+          <GetCallerIdentityResult>
+            <Arn>arn:aws:iam::123456789012:user/Alice</Arn>
+            <UserId>AIDACKCEVSQ6C2EXAMPLE</UserId>
+            <Account>123456789012</Account>
+          </GetCallerIdentityResult>
+          <ResponseMetadata><RequestId>01234567-89ab-cdef-0123-456789abcdef</RequestId></ResponseMetadata>
+        </GetCallerIdentityResponse>
+        """))
+        #expect(identity == STSCallerIdentity(account: "123456789012", arn: "arn:aws:iam::123456789012:user/Alice",
+                                              userID: "AIDACKCEVSQ6C2EXAMPLE"))
+        #expect(throws: AWSError.self) {
+            _ = try STSCallerIdentity.parseGetCallerIdentity(utf8("<GetCallerIdentityResponse><GetCallerIdentityResult/></GetCallerIdentityResponse>"))
+        }
+    }
+
     @Test("the statuses a key can be set to are spelled as IAM spells them")
     func statuses() {
         #expect(IAMAccessKeyStatus.allCases.map(\.rawValue) == ["Active", "Inactive"])
