@@ -24,6 +24,9 @@ let package = Package(
         .executable(name: "vigil-enrich", targets: ["VigilEnrich"]),
         .executable(name: "vigil-detect", targets: ["VigilDetect"]),
         .executable(name: "vigil-respond", targets: ["VigilRespond"]),
+        // For the package-benchmark suites in Benchmarks/, which depend on this package by path.
+        .library(name: "OCSF", targets: ["OCSF"]),
+        .library(name: "Normalize", targets: ["Normalize"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

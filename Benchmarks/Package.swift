@@ -1,0 +1,38 @@
+// swift-tools-version:6.1
+// Vigil's package-benchmark suites, kept in their own package so that neither the benchmark
+// dependency nor its malloc interposer reaches the shipped executables or `make test`.
+// Run them with scripts/bench-normalize (see docs/performance.md).
+//
+// Dependencies:
+//   vigil (the parent package, by path)  the code under test: its `OCSF` and `Normalize` libraries
+//   ordo-one/benchmark                   the harness; `traits: ["MallocInterposer"]` keeps malloc
+//                                        counts (no jemalloc or other system package) and drops
+//                                        the Linux 6.3 runtime interposer, which the machines'
+//                                        package mirror does not carry
+import PackageDescription
+
+let package = Package(
+    name: "VigilBenchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "vigil", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // package-benchmark finds suites under Benchmarks/ of the package root.
+        .executableTarget(
+            name: "NormalizeBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "OCSF", package: "vigil"),
+                .product(name: "Normalize", package: "vigil"),
+            ],
+            path: "Benchmarks/NormalizeBenchmarks",
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"),
+                .enableUpcomingFeature("MemberImportVisibility"),
+            ],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)
