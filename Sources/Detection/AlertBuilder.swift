@@ -27,15 +27,32 @@ public enum AlertBuilder {
 
     /// The alert of a window rule whose threshold was met by the events `eventUIDs` (in event
     /// order, between `windowStart` and `windowEnd`); `count` may exceed the uids listed.
-    /// `context` is the last contributing event's context.
+    /// `context` is the last contributing event's context. `aggregateValue` is the value of
+    /// the rule's aggregate that met the threshold (`count` when `nil`).
     public static func window(
         rule: Rule, groupKey: String, groupValues: [String: String], windowStart: Int64, windowEnd: Int64,
-        count: Int, eventUIDs: [String], context: JSON
+        count: Int, eventUIDs: [String], context: JSON, aggregateValue: Double? = nil
     ) -> JSON {
-        finding(
+        var alert = finding(
             rule: rule, id: alertID(rule: rule, groupKey: groupKey, windowStart: windowStart, windowEnd: windowEnd),
             start: windowStart, end: windowEnd, count: count, eventUIDs: eventUIDs, context: context,
             group: (groupKey, groupValues))
+        if let window = rule.window {
+            var aggregate: [String: JSON] = [
+                "type": .string(window.aggregate.name),
+                "value": numberJSON(aggregateValue ?? Double(count)),
+                "threshold": .string(window.threshold.description),
+            ]
+            if let field = window.aggregate.field { aggregate["field"] = .string(field) }
+            alert.set("vigil.aggregate", .object(aggregate))
+        }
+        return alert
+    }
+
+    /// Whole numbers as JSON integers (`25`, not `25.0`), others as decimals.
+    static func numberJSON(_ value: Double) -> JSON {
+        if value.rounded() == value, abs(value) < 9e15 { return .int(Int64(value)) }
+        return .double(value)
     }
 
     private static func finding(

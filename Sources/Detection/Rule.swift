@@ -145,8 +145,8 @@ public struct FieldTest: Sendable, Equatable {
     }
 }
 
-/// How a rule aggregates the events it selects. Only sliding counts exist so far; the shape
-/// leaves room for tumbling, hopping and session windows and other aggregates.
+/// How a rule aggregates the events it selects. Only sliding windows exist so far; the shape
+/// leaves room for tumbling, hopping and session windows.
 public struct WindowSpec: Sendable, Equatable {
     /// The kind of window.
     public enum Kind: String, Sendable, CaseIterable {
@@ -154,10 +154,65 @@ public struct WindowSpec: Sendable, Equatable {
         case sliding
     }
 
-    /// What is computed over the events of a window.
+    /// What is computed over the events of a window. Every aggregate but `count` reads one
+    /// field of each selected event; the select step carries its value in the partial.
     public enum Aggregate: Sendable, Equatable {
         /// The number of events.
         case count
+        /// The number of different values (compared as text) of the field.
+        case distinct(field: String)
+        /// The sum of the field's numbers.
+        case sum(field: String)
+        /// The smallest of the field's numbers.
+        case min(field: String)
+        /// The largest of the field's numbers.
+        case max(field: String)
+        /// The mean of the field's numbers.
+        case avg(field: String)
+
+        /// The names of the aggregates that read a field, as written in YAML.
+        public static let fieldAggregateNames = ["distinct", "sum", "min", "max", "avg"]
+
+        /// The aggregate `name` (`distinct`, `sum`, `min`, `max`, `avg`) over `field`; `nil`
+        /// for an unknown name.
+        public init?(name: String, field: String) {
+            switch name {
+            case "distinct": self = .distinct(field: field)
+            case "sum": self = .sum(field: field)
+            case "min": self = .min(field: field)
+            case "max": self = .max(field: field)
+            case "avg": self = .avg(field: field)
+            default: return nil
+            }
+        }
+
+        /// `count`, `distinct`, `sum`, `min`, `max` or `avg`.
+        public var name: String {
+            switch self {
+            case .count: "count"
+            case .distinct: "distinct"
+            case .sum: "sum"
+            case .min: "min"
+            case .max: "max"
+            case .avg: "avg"
+            }
+        }
+
+        /// The dotted path of the field read; `nil` for `count`.
+        public var field: String? {
+            switch self {
+            case .count: nil
+            case .distinct(let field), .sum(let field), .min(let field), .max(let field), .avg(let field): field
+            }
+        }
+
+        /// Whether the aggregate computes over numbers (`sum`, `min`, `max`, `avg`).
+        public var isNumeric: Bool {
+            switch self {
+            case .count, .distinct: false
+            case .sum, .min, .max, .avg: true
+            }
+        }
     }
 
     /// Event fields whose values form the group key (`actor.user.name`); events lacking one

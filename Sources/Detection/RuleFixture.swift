@@ -69,7 +69,7 @@ public struct RuleFixture: Sendable {
         }
     }
 
-    /// An expected alert: the rule always; group key, count and window when given.
+    /// An expected alert: the rule always; group key, count, window and aggregate value when given.
     public struct ExpectedAlert: Sendable, Equatable, CustomStringConvertible {
         /// The rule id.
         public var rule: String
@@ -79,13 +79,16 @@ public struct RuleFixture: Sendable {
         public var count: Int?
         /// The window [start, end] in epoch milliseconds, compared when set.
         public var window: ClosedRange<Int64>?
+        /// The value of an aggregate other than `count` (`vigil.aggregate.value`), compared when set.
+        public var value: Double?
 
         /// An expected alert.
-        public init(rule: String, group: String? = nil, count: Int? = nil, window: ClosedRange<Int64>? = nil) {
+        public init(rule: String, group: String? = nil, count: Int? = nil, window: ClosedRange<Int64>? = nil, value: Double? = nil) {
             self.rule = rule
             self.group = group
             self.count = count
             self.window = window
+            self.value = value
         }
 
         /// `aws.console.bruteforce group=alice count=5 window=[...]`, naming only what is set.
@@ -96,6 +99,7 @@ public struct RuleFixture: Sendable {
             if let window {
                 text += " window=[\(Timestamp.formatISO8601(window.lowerBound)), \(Timestamp.formatISO8601(window.upperBound))]"
             }
+            if let value { text += " value=\(JSON.double(value).scalarText ?? "")" }
             return text
         }
     }
@@ -221,7 +225,7 @@ extension YAMLReader {
     }
 
     func expectedAlert(_ node: Node) throws(YAMLProblem) -> RuleFixture.ExpectedAlert {
-        let members = try mapping(node, allowed: ["rule", "group", "count", "window"], what: "expected alert")
+        let members = try mapping(node, allowed: ["rule", "group", "count", "window", "value"], what: "expected alert")
         let rule = try string(required(members, "rule", in: node, what: "expected alert"), what: "rule")
         let group = try members["group"].map { n throws(YAMLProblem) in try string(n, what: "group", allowEmpty: true) }
         let count = try members["count"].map { n throws(YAMLProblem) in Int(try int(n, what: "count")) }
@@ -233,7 +237,14 @@ extension YAMLReader {
             }
             window = bounds[0]...bounds[1]
         }
-        return RuleFixture.ExpectedAlert(rule: rule, group: group, count: count, window: window)
+        var value: Double?
+        if let valueNode = members["value"] {
+            guard let number = try scalarJSON(valueNode, what: "value").doubleValue, number.isFinite else {
+                throw problem(valueNode, "value must be a number")
+            }
+            value = number
+        }
+        return RuleFixture.ExpectedAlert(rule: rule, group: group, count: count, window: window, value: value)
     }
 
     /// A YAML node as JSON: mappings to objects (string keys), sequences to arrays, scalars

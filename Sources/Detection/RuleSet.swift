@@ -162,26 +162,58 @@ extension YAMLReader {
             throw problem(typeNode, "window type must be one of: \(WindowSpec.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let size = try duration(required(members, "size", in: node, what: "window"), what: "size", allowZero: false)
-        if let aggregateNode = members["aggregate"], try string(aggregateNode, what: "aggregate") != "count" {
-            throw problem(aggregateNode, "aggregate must be 'count'")
-        }
+        let aggregate = try members["aggregate"].map { n throws(YAMLProblem) in try self.aggregate(n) } ?? .count
         let thresholdNode = try required(members, "threshold", in: node, what: "window")
         guard let threshold = Threshold(parsing: try string(thresholdNode, what: "threshold")) else {
-            throw problem(thresholdNode, "threshold must look like \">= 5\" (operators >, >=, <, <=, ==)")
+            throw problem(thresholdNode, "threshold must look like \">= 5\" (operators >, >= or ==, then a number)")
         }
-        // A sliding count is checked as events arrive, so only thresholds that growth can
-        // reach make sense; "< 3" would fire on every first event.
-        guard [.greaterThan, .greaterThanOrEqual, .equal].contains(threshold.op),
-              threshold.value.rounded() == threshold.value, !threshold.isSatisfied(by: 0), threshold.value < 1e9
-        else {
-            throw problem(thresholdNode, "a count threshold must be >, >= or == a whole number that one or more events reach")
+        // A sliding window is checked as events arrive and fires on a burst, so only
+        // thresholds that growth can reach make sense; "< 3" would fire on every first event.
+        guard [.greaterThan, .greaterThanOrEqual, .equal].contains(threshold.op) else {
+            throw problem(thresholdNode, "a sliding window threshold must use >, >= or ==")
+        }
+        if aggregate.isNumeric {
+            guard abs(threshold.value) < 1e15 else {
+                throw problem(thresholdNode, "a \(aggregate.name) threshold must be a number below 1e15 in size")
+            }
+        } else {
+            guard threshold.value.rounded() == threshold.value, !threshold.isSatisfied(by: 0), threshold.value < 1e9 else {
+                throw problem(thresholdNode, "a \(aggregate.name) threshold must be >, >= or == a whole number that one or more events reach")
+            }
         }
         let lateness = try members["lateness"].map { n throws(YAMLProblem) in try duration(n, what: "lateness", allowZero: true) }
             ?? WindowSpec.defaultLatenessMillis
         let grace = try members["grace"].map { n throws(YAMLProblem) in try duration(n, what: "grace", allowZero: true) }
             ?? WindowSpec.defaultGraceMillis
-        return WindowSpec(groupBy: groupBy, kind: kind, sizeMillis: size, aggregate: .count, threshold: threshold,
+        return WindowSpec(groupBy: groupBy, kind: kind, sizeMillis: size, aggregate: aggregate, threshold: threshold,
                           latenessMillis: lateness, graceMillis: grace)
+    }
+
+    /// `count`, or a mapping of one aggregate name to a field path: `{distinct: dst_endpoint.port}`.
+    func aggregate(_ node: Node) throws(YAMLProblem) -> WindowSpec.Aggregate {
+        let names = ["count"] + WindowSpec.Aggregate.fieldAggregateNames
+        let expected = "aggregate must be 'count' or one of {distinct|sum|min|max|avg: FIELD}"
+        if node.scalar != nil {
+            let name = try string(node, what: "aggregate")
+            if name == "count" { return .count }
+            if WindowSpec.Aggregate.fieldAggregateNames.contains(name) {
+                throw problem(node, "aggregate '\(name)' needs a field: {\(name): FIELD}")
+            }
+            throw problem(node, "unknown aggregate '\(name)'; \(expected)")
+        }
+        guard let mapping = node.mapping else { throw problem(node, expected) }
+        guard mapping.count == 1, let (key, value) = mapping.first else { throw problem(node, expected) }
+        guard let name = key.scalar?.string, names.contains(name) else {
+            throw problem(key, "unknown aggregate '\(key.scalar?.string ?? "")'; \(expected)")
+        }
+        guard name != "count" else { throw problem(key, "aggregate 'count' takes no field; write 'aggregate: count'") }
+        guard value.scalar != nil, let field = try? string(value, what: "aggregate field") else {
+            throw problem(value, "aggregate '\(name)' needs a field path")
+        }
+        guard !field.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+            throw problem(value, "aggregate field must be non-empty dotted names")
+        }
+        return WindowSpec.Aggregate(name: name, field: field)!
     }
 
     static func isValidID(_ id: String) -> Bool {

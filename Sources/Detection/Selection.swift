@@ -1,5 +1,46 @@
 import OCSF
 
+/// The value of a window rule's aggregated field that a partial carries: text for `distinct`,
+/// a number for `sum`, `min`, `max` and `avg`.
+public enum AggregateValue: Sendable, Hashable {
+    /// The field's plain text (`22` for the number 22).
+    case text(String)
+    /// The field's number.
+    case number(Double)
+
+    /// The value as it travels in a partial record.
+    public var json: JSON {
+        switch self {
+        case .text(let text): .string(text)
+        case .number(let number): .double(number)
+        }
+    }
+
+    /// The value of a partial record's `value` member: a string or a finite number.
+    public init?(json: JSON) {
+        switch json {
+        case .string(let text): self = .text(text)
+        case .int(let number): self = .number(Double(number))
+        case .double(let number) where number.isFinite: self = .number(number)
+        default: return nil
+        }
+    }
+
+    /// The text compared by `distinct`; a number's canonical JSON text.
+    var text: String {
+        switch self {
+        case .text(let text): text
+        case .number(let number): JSON.double(number).scalarText ?? ""
+        }
+    }
+
+    /// The number aggregated by the numeric aggregates; `nil` for text.
+    var number: Double? {
+        if case .number(let number) = self { return number }
+        return nil
+    }
+}
+
 /// One selected event of a window rule, as written to `vigil.detect.partials`: small, keyed by
 /// (rule, group key) so the aggregate step that owns the key sees every partial of it.
 public struct Partial: Sendable, Equatable {
@@ -18,10 +59,13 @@ public struct Partial: Sendable, Equatable {
     /// The event's `actor`, `src_endpoint`, `cloud` and `vigil.asset`, at their own paths,
     /// so the alert can show who and where without the whole event.
     public var context: JSON
+    /// The event's value of the field the rule aggregates; `nil` for `count` rules (and in
+    /// records written before aggregates other than `count` existed).
+    public var value: AggregateValue?
 
     /// Creates a partial.
     public init(ruleID: String, ruleVersion: Int, groupKey: String, groupValues: [String: String],
-                eventTime: Int64, eventUID: String, context: JSON = .object([:])) {
+                eventTime: Int64, eventUID: String, context: JSON = .object([:]), value: AggregateValue? = nil) {
         self.ruleID = ruleID
         self.ruleVersion = ruleVersion
         self.groupKey = groupKey
@@ -29,6 +73,7 @@ public struct Partial: Sendable, Equatable {
         self.eventTime = eventTime
         self.eventUID = eventUID
         self.context = context
+        self.value = value
     }
 
     /// The Kafka key: `rule id|group key`.
@@ -36,7 +81,7 @@ public struct Partial: Sendable, Equatable {
 
     /// The record value written to the partials topic.
     public func json() -> JSON {
-        .object([
+        var members: [String: JSON] = [
             "rule_id": .string(ruleID),
             "rule_version": .int(Int64(ruleVersion)),
             "group_key": .string(groupKey),
@@ -44,7 +89,10 @@ public struct Partial: Sendable, Equatable {
             "time": .int(eventTime),
             "event_uid": .string(eventUID),
             "context": context,
-        ])
+        ]
+        // Absent for count rules, so their records stay as older readers expect them.
+        if let value { members["value"] = value.json }
+        return .object(members)
     }
 
     /// Reads a partial written by `json()`.
@@ -69,8 +117,13 @@ public struct Partial: Sendable, Equatable {
         guard let uid = json["event_uid"]?.stringValue, !uid.isEmpty else { throw member("event_uid") }
         let context = json["context"] ?? .object([:])
         guard context.objectValue != nil else { throw member("context") }
+        var value: AggregateValue?
+        if let valueJSON = json["value"], valueJSON != .null {
+            guard let decoded = AggregateValue(json: valueJSON) else { throw member("value") }
+            value = decoded
+        }
         self.init(ruleID: ruleID, ruleVersion: Int(version), groupKey: groupKey, groupValues: groupValues,
-                  eventTime: time, eventUID: uid, context: context)
+                  eventTime: time, eventUID: uid, context: context, value: value)
     }
 
     /// The event members a partial keeps as context.
@@ -115,7 +168,8 @@ public struct RuleSelector: Sendable {
     /// Events without an integer `time` are never selected (event time drives every window and
     /// alert time). Events without `metadata.uid` get a uid hashed from their bytes. A window
     /// rule does not select an event that lacks one of its `group_by` fields (missing, null,
-    /// empty, or not a scalar).
+    /// empty, or not a scalar), nor one whose aggregated field is missing, null, empty or not
+    /// a scalar (`distinct`) or not a JSON number (`sum`, `min`, `max`, `avg`).
     public func select(_ event: JSON) -> [Selection] {
         guard let time = OCSFEvent.time(event) else { return [] }
         var selections: [Selection] = []
@@ -135,10 +189,33 @@ public struct RuleSelector: Sendable {
                 groupValues[path] = text
             }
             guard values.count == window.groupBy.count else { continue }
+            var value: AggregateValue?
+            if let field = window.aggregate.field {
+                guard let aggregated = Self.aggregateValue(of: event, field: field, numeric: window.aggregate.isNumeric) else {
+                    continue
+                }
+                value = aggregated
+            }
             selections.append(.partial(Partial(
                 ruleID: rule.id, ruleVersion: rule.version, groupKey: Partial.groupKey(values),
-                groupValues: groupValues, eventTime: time, eventUID: eventUID, context: Partial.context(of: event))))
+                groupValues: groupValues, eventTime: time, eventUID: eventUID, context: Partial.context(of: event),
+                value: value)))
         }
         return selections
+    }
+
+    /// The value of `field` in `event` for an aggregate: a JSON number for numeric aggregates
+    /// (numeric text is not converted), else non-empty scalar text; `nil` when there is none.
+    static func aggregateValue(of event: JSON, field: String, numeric: Bool) -> AggregateValue? {
+        guard let value = event.value(at: field) else { return nil }
+        if numeric {
+            switch value {
+            case .int(let number): return .number(Double(number))
+            case .double(let number) where number.isFinite: return .number(number)
+            default: return nil
+            }
+        }
+        guard let text = value.scalarText, !text.isEmpty else { return nil }
+        return .text(text)
     }
 }

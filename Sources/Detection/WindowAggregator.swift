@@ -20,8 +20,12 @@ public struct WindowAggregator: Sendable {
     public private(set) var lateRecords = 0
     /// Partials dropped because no window rule of this aggregator has their rule id.
     public private(set) var unknownRuleRecords = 0
+    /// Partials dropped because they lack the value their rule's aggregate reads (a text or
+    /// number for `distinct`, a number for `sum`, `min`, `max`, `avg`): written by a select step
+    /// that ran an older definition of the rule.
+    public private(set) var valuelessRecords = 0
 
-    private var keys: [KeyID: SlidingCountState] = [:]
+    private var keys: [KeyID: SlidingWindowState] = [:]
     // When pending partials become final, and when the oldest windowed partial of a key
     // expires; both popped as the watermark advances, so idle keys are evicted without scans.
     private var finalizations = MinHeap<Deadline>()
@@ -50,9 +54,14 @@ public struct WindowAggregator: Sendable {
             lateRecords += 1
             return []
         }
+        if window.aggregate.field != nil, partial.value == nil || (window.aggregate.isNumeric && partial.value?.number == nil) {
+            valuelessRecords += 1
+            return []
+        }
         let id = KeyID(ruleID: partial.ruleID, groupKey: partial.groupKey)
-        let held = Held(eventTime: partial.eventTime, eventUID: partial.eventUID, offset: offset, context: partial.context)
-        var state = keys[id] ?? SlidingCountState(groupValues: partial.groupValues)
+        let held = Held(eventTime: partial.eventTime, eventUID: partial.eventUID, offset: offset, context: partial.context,
+                        value: partial.value)
+        var state = keys[id] ?? SlidingWindowState(groupValues: partial.groupValues, aggregate: window.aggregate)
         if state.hold(held) {
             finalizations.push(Deadline(time: partial.eventTime.addingClamped(window.graceMillis), key: id))
         }
@@ -128,14 +137,14 @@ public struct WindowAggregator: Sendable {
         guard var state = keys[id], let window = rules[id.ruleID]?.window else { return }
         let oldestBefore = state.window.first
         let expired = state.window.prefix { $0.expiry(window) <= watermark }.count
-        state.window.removeFirst(expired)
+        state.removeOldest(expired)
         if let oldest = state.window.first, oldest != oldestBefore {
             expirations.push(Deadline(time: oldest.expiry(window), key: id))
         }
         store(state, for: id)
     }
 
-    private mutating func store(_ state: SlidingCountState, for id: KeyID) {
+    private mutating func store(_ state: SlidingWindowState, for id: KeyID) {
         keys[id] = state.pending.isEmpty && state.window.isEmpty ? nil : state
     }
 }
@@ -156,6 +165,8 @@ struct Held: Comparable, Sendable {
     let eventUID: String
     let offset: Int64
     let context: JSON
+    /// The aggregated field's value; `nil` for `count` rules.
+    let value: AggregateValue?
 
     static func < (lhs: Held, rhs: Held) -> Bool { (lhs.eventTime, lhs.eventUID) < (rhs.eventTime, rhs.eventUID) }
     static func == (lhs: Held, rhs: Held) -> Bool { lhs.eventTime == rhs.eventTime && lhs.eventUID == rhs.eventUID }
@@ -166,16 +177,25 @@ struct Held: Comparable, Sendable {
     }
 }
 
-/// The state of one key of a sliding count: partials waiting to become final, and the final
-/// ones within `size` of the newest.
-struct SlidingCountState: Sendable {
+/// The state of one key of a sliding window: partials waiting to become final, and the final
+/// ones within `size` of the newest, with the aggregate kept up to date as they come and go
+/// (a value → occurrences table for `distinct`, a running sum for `sum` and `avg`; `min` and
+/// `max` rescan the window, which the size bounds).
+struct SlidingWindowState: Sendable {
     let groupValues: [String: String]
+    let aggregate: WindowSpec.Aggregate
     /// Sorted; not yet final.
     var pending: [Held] = []
-    /// Sorted; final, spanning less than the window size.
-    var window: [Held] = []
+    /// Sorted; final, spanning less than the window size. Changed only through `append`,
+    /// `removeOldest` and `removeAll`, which keep the aggregate in step.
+    private(set) var window: [Held] = []
+    private var occurrences: [String: Int] = [:]
+    private var sum: Double = 0
 
-    init(groupValues: [String: String]) { self.groupValues = groupValues }
+    init(groupValues: [String: String], aggregate: WindowSpec.Aggregate) {
+        self.groupValues = groupValues
+        self.aggregate = aggregate
+    }
 
     /// Inserts in order; `false` when an equal partial is already pending.
     mutating func hold(_ held: Held) -> Bool {
@@ -190,20 +210,70 @@ struct SlidingCountState: Sendable {
         return true
     }
 
-    /// Adds one final partial; returns the alert when the count meets the threshold, and then
-    /// starts over (one alert per burst).
+    /// The aggregate over the window; 0 for an empty window.
+    var value: Double {
+        switch aggregate {
+        case .count: Double(window.count)
+        case .distinct: Double(occurrences.count)
+        case .sum: sum
+        case .avg: window.isEmpty ? 0 : sum / Double(window.count)
+        case .min: window.lazy.compactMap { $0.value?.number }.min() ?? 0
+        case .max: window.lazy.compactMap { $0.value?.number }.max() ?? 0
+        }
+    }
+
+    /// Adds one final partial; returns the alert when the aggregate meets the threshold, and
+    /// then starts over (one alert per burst).
     mutating func apply(_ held: Held, rule: Rule, window spec: WindowSpec, key: KeyID) -> JSON? {
         if window.last == held { return nil }
-        window.append(held)
-        let expired = window.prefix { held.eventTime - $0.eventTime >= spec.sizeMillis }.count
-        window.removeFirst(expired)
-        guard spec.threshold.isSatisfied(by: Double(window.count)) else { return nil }
+        // Expired entries go before the new one comes, as eviction by the watermark would have
+        // removed them: the running sum sees the same operations in the same order whenever
+        // the watermark moved, so floating-point results do not depend on arrival order.
+        removeOldest(window.prefix { held.eventTime - $0.eventTime >= spec.sizeMillis }.count)
+        append(held)
+        let value = value
+        guard spec.threshold.isSatisfied(by: value) else { return nil }
         let alert = AlertBuilder.window(
             rule: rule, groupKey: key.groupKey, groupValues: groupValues,
             windowStart: window.first!.eventTime, windowEnd: held.eventTime, count: window.count,
-            eventUIDs: window.prefix(AlertBuilder.maximumEventUIDs).map(\.eventUID), context: held.context)
-        window.removeAll()
+            eventUIDs: window.prefix(AlertBuilder.maximumEventUIDs).map(\.eventUID), context: held.context,
+            aggregateValue: value)
+        removeAll()
         return alert
+    }
+
+    private mutating func append(_ held: Held) {
+        window.append(held)
+        switch aggregate {
+        case .count, .min, .max: break
+        case .distinct: occurrences[held.value?.text ?? "", default: 0] += 1
+        case .sum, .avg: sum += held.value?.number ?? 0
+        }
+    }
+
+    /// Drops the `count` oldest final partials.
+    mutating func removeOldest(_ count: Int) {
+        guard count > 0 else { return }
+        guard count < window.count else { return removeAll() }
+        switch aggregate {
+        case .count, .min, .max: break
+        case .distinct:
+            for held in window.prefix(count) {
+                let text = held.value?.text ?? ""
+                if let seen = occurrences[text], seen > 1 { occurrences[text] = seen - 1 } else { occurrences[text] = nil }
+            }
+        case .sum, .avg:
+            for held in window.prefix(count) { sum -= held.value?.number ?? 0 }
+        }
+        window.removeFirst(count)
+    }
+
+    /// Empties the window; the running sum restarts from exactly 0, so floating-point error
+    /// does not outlive a burst.
+    private mutating func removeAll() {
+        window.removeAll()
+        occurrences.removeAll()
+        sum = 0
     }
 }
 

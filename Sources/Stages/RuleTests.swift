@@ -19,13 +19,17 @@ public enum RuleTests {
         public var count: Int
         /// The window (single-event rules: the event time, twice).
         public var window: ClosedRange<Int64>
+        /// The value of an aggregate other than `count` (`vigil.aggregate.value`); `nil` for
+        /// counts and single-event rules.
+        public var value: Double?
 
         /// An alert summary.
-        public init(rule: String, group: String?, count: Int, window: ClosedRange<Int64>) {
+        public init(rule: String, group: String?, count: Int, window: ClosedRange<Int64>, value: Double? = nil) {
             self.rule = rule
             self.group = group
             self.count = count
             self.window = window
+            self.value = value
         }
 
         /// Reads the summary from an alert (Detection Finding) built by `AlertBuilder`.
@@ -34,19 +38,22 @@ public enum RuleTests {
                   let start = alert.value(at: "vigil.window.start")?.intValue,
                   let end = alert.value(at: "vigil.window.end")?.intValue, start <= end
             else { return nil }
+            // A count's value is `count` itself; only other aggregates (which name a field) add one.
+            let value = alert.value(at: "vigil.aggregate.field") == nil ? nil : alert.value(at: "vigil.aggregate.value")?.doubleValue
             self.init(rule: rule, group: alert.value(at: "vigil.group_key")?.stringValue,
-                      count: Int(alert.value(at: "vigil.count")?.intValue ?? 1), window: start...end)
+                      count: Int(alert.value(at: "vigil.count")?.intValue ?? 1), window: start...end, value: value)
         }
 
         /// Whether `expected` describes this alert (fields it leaves out match anything).
         public func isDescribed(by expected: RuleFixture.ExpectedAlert) -> Bool {
             expected.rule == rule && (expected.group == nil || expected.group == group)
                 && (expected.count == nil || expected.count == count) && (expected.window == nil || expected.window == window)
+                && (expected.value == nil || expected.value == value)
         }
 
         /// `aws.console.bruteforce group=alice count=5 window=[start, end]`.
         public var description: String {
-            RuleFixture.ExpectedAlert(rule: rule, group: group, count: count, window: window).description
+            RuleFixture.ExpectedAlert(rule: rule, group: group, count: count, window: window, value: value).description
         }
     }
 
@@ -198,6 +205,6 @@ public enum RuleTests {
     }
 
     static func specificity(_ item: RuleFixture.ExpectedAlert) -> Int {
-        (item.group == nil ? 0 : 1) + (item.count == nil ? 0 : 1) + (item.window == nil ? 0 : 1)
+        (item.group == nil ? 0 : 1) + (item.count == nil ? 0 : 1) + (item.window == nil ? 0 : 1) + (item.value == nil ? 0 : 1)
     }
 }

@@ -10,7 +10,7 @@ struct RulesCommand: AsyncParsableCommand {
         abstract: "Check and test detection rules.",
         discussion: """
             Examples:
-              vigil rules check rules      # "12 rules OK", or file:line: reason
+              vigil rules check rules      # "13 rules OK", or file:line: reason
               vigil rules test             # bundled rules, rules/tests
               vigil rules test my-rules --fixtures my-rules/tests
             """,
