@@ -18,12 +18,14 @@ struct VigilCommand: AsyncParsableCommand {
         commandName: "vigil",
         abstract: "Continuous security monitoring for cloud estates, as a streaming pipeline over Kafka.",
         discussion: """
-            The pipeline runs as four stage executables (vigil-ingest, vigil-enrich, vigil-detect, vigil-respond). This command starts a demo, ships logs, runs the stages offline over files, and manages topics and the inventory.
+            The pipeline runs as four stage executables (vigil-ingest, vigil-enrich, vigil-detect, vigil-respond). This command starts a demo, ships logs, runs the stages offline over files, checks and tests rules, approves, rejects and reverts response commands and shows their ledger, and manages topics and the inventory.
 
             Examples:
               vigil demo --once        # everything on an embedded broker
               vigil normalize --source cloudtrail trail.json | vigil detect
               vigil ship --brokers kafka:9092 --source cloudtrail logs/*.json
+              vigil rules test rules
+              vigil approve <command id> --by alice
             """,
         subcommands: [Demo.self, Broker.self, Topics_.self, Ship.self, NormalizeCommand.self, EnrichOffline.self,
                       DetectOffline.self, RespondOffline.self, Approve.self, Reject.self, Revert.self, LedgerCommand.self,
