@@ -169,11 +169,19 @@ public struct DetectAggregateProcessor: StageProcessor {
             return StageOutput(deadLetters: [DeadLetter(code: "invalid_partial", reason: "\(error)")])
         }
         var aggregator = aggregators[tp] ?? WindowAggregator(rules: rules)
-        let lateBefore = aggregator.lateRecords
+        let before = (late: aggregator.lateRecords, unknown: aggregator.unknownRuleRecords, valueless: aggregator.valuelessRecords)
         let alerts = aggregator.add(partial, offset: record.offset)
-        if aggregator.lateRecords > lateBefore {
+        if aggregator.lateRecords > before.late {
             metrics.increment("vigil_detect_late_records_total", labels: ["rule": partial.ruleID],
                               help: "Partials that arrived behind the watermark and were not counted.")
+        }
+        if aggregator.unknownRuleRecords > before.unknown {
+            metrics.increment("vigil_detect_unknown_rule_partials_total", labels: ["rule": partial.ruleID],
+                              help: "Partials of a rule this copy does not have as a window rule (rule sets differ between copies).")
+        }
+        if aggregator.valuelessRecords > before.valueless {
+            metrics.increment("vigil_detect_valueless_partials_total", labels: ["rule": partial.ruleID],
+                              help: "Partials without the value their rule's aggregate needs (an older select step), not counted.")
         }
         aggregators[tp] = aggregator
         lastActivity[tp] = wallClockMillis()
@@ -211,7 +219,7 @@ public struct DetectAggregateProcessor: StageProcessor {
     }
 }
 
-/// vigil-respond: alerts to gated commands (this slice: dry-run notifications).
+/// vigil-respond: alerts to gated commands (guards applied; the executor is `ExecutorProcessor`).
 public struct RespondProcessor: StageProcessor {
     let responder: Responder
     let topics: Topics
