@@ -96,30 +96,70 @@ struct Broker: AsyncParsableCommand {
 struct Topics_: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topics",
-        abstract: "Create or list Vigil's topics.",
+        abstract: "Create, list or describe Vigil's topics.",
         discussion: """
+            describe shows, per partition of every topic under the prefix, the kept offsets (low, high), the records kept, and for the topics a stage consumes, that stage group's committed offset and lag (records not yet processed). Groups are the default stage group ids (vigil-ingest, vigil-enrich, vigil-detect-select, vigil-detect-aggregate, vigil-respond, vigil-respond-executor); --group TOPIC=GROUP names another.
+
             Examples:
               vigil topics create --brokers kafka:9092 --partitions 12 --replication-factor 3
               vigil topics list --brokers kafka:9092
+              vigil topics describe --brokers kafka:9092
+              vigil topics describe --group raw=ingest-eu --json
             """)
-    @Argument(help: "create | list") var action: String
+    @Argument(help: "create | list | describe") var action: String
     @OptionGroup var kafka: KafkaOptions
     @Option(help: "Partitions per topic (create).") var partitions: Int32 = 4
     @Option(help: "Replication factor (create); -1 = the broker's default.") var replicationFactor: Int32 = -1
+    @Option(help: "TOPIC=GROUP: the group that consumes a topic (name without the prefix), when not the default (describe).")
+    var group: [String] = []
+    @Flag(help: "JSON lines instead of a table (describe).") var json = false
 
     func validate() throws {
-        guard ["create", "list"].contains(action) else { throw ValidationError("action must be 'create' or 'list'") }
+        guard ["create", "list", "describe"].contains(action) else { throw ValidationError("action must be 'create', 'list' or 'describe'") }
         guard partitions > 0 else { throw ValidationError("--partitions must be positive") }
+        for item in group where item.split(separator: "=").count != 2 {
+            throw ValidationError("--group takes TOPIC=GROUP, e.g. raw=ingest-eu")
+        }
     }
 
     func run() async throws {
-        let admin = try KafkaAdmin(config: kafka.kafkaConfig(clientID: "vigil-topics"), logger: cliLogger("vigil-topics"))
-        if action == "create" {
+        let config = kafka.kafkaConfig(clientID: "vigil-topics")
+        let logger = cliLogger("vigil-topics")
+        switch action {
+        case "create":
+            let admin = try KafkaAdmin(config: config, logger: logger)
             let created = try await admin.createTopics(kafka.topics.specs(partitions: partitions, replicationFactor: replicationFactor))
             print(created.isEmpty ? "all topics already exist" : "created: \(created.sorted().joined(separator: ", "))")
-        } else {
+        case "list":
+            let admin = try KafkaAdmin(config: config, logger: logger)
             for topic in try await admin.listTopics() where topic.name.hasPrefix(kafka.topics.prefix) {
                 print("\(topic.name)\t\(topic.partitions.count) partitions")
+            }
+        default:
+            var overrides: [String: String] = [:]
+            for item in group {
+                let parts = item.split(separator: "=").map(String.init)
+                overrides[parts[0]] = parts[1]
+            }
+            let rows = try await TopicStatus.describe(kafka.topics, config: config,
+                                                      groups: TopicStatus.groups(kafka.topics, overrides: overrides), logger: logger)
+            if json {
+                for row in rows {
+                    var record: JSON = ["topic": .string(row.topic), "partition": .int(Int64(row.partition)), "low": .int(row.low),
+                                        "high": .int(row.high), "records": .int(row.records)]
+                    if let group = row.group { record["group"] = .string(group) }
+                    if let committed = row.committed { record["committed"] = .int(committed) }
+                    if let lag = row.lag { record["lag"] = .int(lag) }
+                    print(record.jsonText)
+                }
+                return
+            }
+            func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count) }
+            print(pad("TOPIC", 28) + pad("PART", 6) + pad("LOW", 12) + pad("HIGH", 12) + pad("RECORDS", 12) + pad("GROUP", 26) + pad("COMMITTED", 12) + "LAG")
+            for row in rows {
+                print(pad(row.topic, 28) + pad(String(row.partition), 6) + pad(String(row.low), 12) + pad(String(row.high), 12)
+                      + pad(String(row.records), 12) + pad(row.group ?? "-", 26) + pad(row.committed.map(String.init) ?? "-", 12)
+                      + (row.lag.map(String.init) ?? "-"))
             }
         }
     }
