@@ -128,7 +128,8 @@ let package = Package(
         .testTarget(name: "AWSTests", dependencies: ["AWS", "OCSF", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "ShippingTests", dependencies: ["Shipping", "Kafka", "Pipeline", "AWS", "TestSupport"],
                     swiftSettings: strictSettings),
-        .testTarget(name: "EndToEndTests", dependencies: ["Stages", "Pipeline", "Kafka", "OCSF", "AWS", "Inventory", "TestSupport"],
+        .testTarget(name: "EndToEndTests", dependencies: ["Stages", "Pipeline", "Kafka", "OCSF", "AWS", "Inventory", "TestSupport",
+                                                       .product(name: "Yams", package: "Yams")],
                     swiftSettings: strictSettings),
         // Starts a real broker process for integration tests; not shipped.
         .target(name: "TestSupport", dependencies: [

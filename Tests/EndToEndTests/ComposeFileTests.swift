@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+import Yams
+
+/// compose/docker-compose.yml, as Docker Compose itself reads it (no daemon needed):
+/// valid, every stage replicated, and every command naming an executable this package builds
+/// and files the image carries.
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/docker-compose"), "docker-compose not installed (scripts/setup installs it)"))
+struct ComposeFileTests {
+    func compose(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-compose")
+        process.arguments = ["-f", Binaries.repository + "/compose/docker-compose.yml"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        while process.isRunning { usleep(20_000) }
+        return (process.terminationStatus, output)
+    }
+
+    @Test("the compose file is valid and runs every stage replicated, with commands that exist")
+    func composeFile() throws {
+        let checked = try compose(["config", "-q"])
+        #expect(checked.status == 0, "\(checked.output)")
+        let rendered = try compose(["config"])
+        #expect(rendered.status == 0)
+        let document = try #require(try Yams.load(yaml: rendered.output) as? [String: Any])
+        let services = try #require(document["services"] as? [String: Any])
+        #expect(Set(services.keys) == ["kafka", "topic-init", "ingest", "enrich", "detect", "respond"])
+
+        let executables = ["ingest": "vigil-ingest", "enrich": "vigil-enrich", "detect": "vigil-detect", "respond": "vigil-respond"]
+        for (name, executable) in executables {
+            let service = try #require(services[name] as? [String: Any], "\(name)")
+            let command = try #require(service["command"] as? [String], "\(name)")
+            #expect(command.first == executable)
+            #expect(FileManager.default.fileExists(atPath: Binaries.repository + "/Sources/" + executable.dropFirst("vigil-".count).capitalized),
+                    "\(executable) is built from Sources/")
+            let replicas = (service["deploy"] as? [String: Any])?["replicas"] as? Int
+            #expect((replicas ?? 1) >= 2, "\(name) runs several copies")
+            let environment = service["environment"] as? [String: Any]
+            #expect(environment?["VIGIL_BROKERS"] as? String == "kafka:9092")
+            // Paths under the image's share directory are the repository's own folders.
+            for argument in command where argument.hasPrefix("/usr/local/share/vigil/") {
+                let local = Binaries.repository + "/" + argument.dropFirst("/usr/local/share/vigil/".count)
+                #expect(FileManager.default.fileExists(atPath: local), "\(name): \(argument) has no \(local)")
+            }
+        }
+        let initCommand = (services["topic-init"] as? [String: Any])?["command"] as? [String]
+        #expect(initCommand?.prefix(3) == ["vigil", "topics", "create"])
+    }
+}
