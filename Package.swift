@@ -111,6 +111,7 @@ let package = Package(
         .executableTarget(name: "Vigil", dependencies: [
             "Stages", "Shipping", "Pipeline", "Kafka", "OCSF", "Normalize", "Inventory", "Detection", "Response", "AWS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strictSettings),
 

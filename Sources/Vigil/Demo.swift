@@ -194,38 +194,41 @@ struct Demo: AsyncParsableCommand {
               + "[\(record.headers.text(VigilHeader.dlqPartition) ?? "?")]@\(record.headers.text(VigilHeader.dlqOffset) ?? "?"))")
     }
 
-    /// Files under samples/<source>/ are shipped with that source header; malformed/ is shipped
-    /// as cloudtrail (it is a broken CloudTrail file).
-    private func shipSamples(from directory: String, topics: Topics, config: KafkaConfig, logger: Logger) async throws -> Int {
-        let producer = try KafkaProducer(config: config, logger: logger)
-        var records: [OutgoingRecord] = []
-        let fileManager = FileManager.default
-        for sub in (try fileManager.contentsOfDirectory(atPath: directory)).sorted() {
-            var isDirectory: ObjCBool = false
-            let path = directory + "/" + sub
-            guard fileManager.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
-            let source = sub == "malformed" ? "cloudtrail" : sub
-            for file in try fileManager.contentsOfDirectory(atPath: path).sorted() {
-                guard let data = fileManager.contents(atPath: path + "/" + file) else { continue }
-                records.append(OutgoingRecord(topic: topics.raw, key: Array("\(sub)/\(file)".utf8), value: Array(data),
-                                              headers: [KafkaHeader(VigilHeader.source, source)]))
-            }
-        }
-        try await producer.send(records)
-        await producer.close()
-        return records.count
-    }
-
-    private func stopChildren(_ children: [Process]) {
-        for child in children where child.isRunning { child.terminate() }
-        let deadline = Date().addingTimeInterval(20)
-        for child in children {
-            while child.isRunning && Date() < deadline { usleep(50_000) }
-            if child.isRunning { kill(child.processIdentifier, SIGKILL) }
-        }
-    }
 
 }
+
+/// Stops child processes: SIGTERM, then SIGKILL for any still running after 20 s.
+func stopChildren(_ children: [Process]) {
+    for child in children where child.isRunning { child.terminate() }
+    let deadline = Date().addingTimeInterval(20)
+    for child in children {
+        while child.isRunning && Date() < deadline { usleep(50_000) }
+        if child.isRunning { kill(child.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Files under samples/<source>/ are shipped with that source header; malformed/ is shipped
+/// as cloudtrail (it is a broken CloudTrail file).
+func shipSamples(from directory: String, topics: Topics, config: KafkaConfig, logger: Logger) async throws -> Int {
+    let producer = try KafkaProducer(config: config, logger: logger)
+    var records: [OutgoingRecord] = []
+    let fileManager = FileManager.default
+    for sub in (try fileManager.contentsOfDirectory(atPath: directory)).sorted() {
+        var isDirectory: ObjCBool = false
+        let path = directory + "/" + sub
+        guard fileManager.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
+        let source = sub == "malformed" ? "cloudtrail" : sub
+        for file in try fileManager.contentsOfDirectory(atPath: path).sorted() {
+            guard let data = fileManager.contents(atPath: path + "/" + file) else { continue }
+            records.append(OutgoingRecord(topic: topics.raw, key: Array("\(sub)/\(file)".utf8), value: Array(data),
+                                          headers: [KafkaHeader(VigilHeader.source, source)]))
+        }
+    }
+    try await producer.send(records)
+    await producer.close()
+    return records.count
+}
+
 
 /// Writes a line to standard output at once (the demo is watched live, often through a pipe).
 func emit(_ line: String) {

@@ -28,7 +28,7 @@ struct VigilCommand: AsyncParsableCommand {
               vigil approve <command id> --by alice
             """,
         subcommands: [Demo.self, Broker.self, Topics_.self, Ship.self, NormalizeCommand.self, EnrichOffline.self,
-                      DetectOffline.self, RespondOffline.self, Approve.self, Reject.self, Revert.self, LedgerCommand.self,
+                      DetectOffline.self, RespondOffline.self, Approve.self, Reject.self, Revert.self, LedgerCommand.self, Harness.self,
                       InventoryCommand.self, Passthrough.self, RulesCommand.self])
 }
 
