@@ -257,7 +257,9 @@ struct FileFollowShippingTests {
                                     shouldStop: { stop.isSet })
             return follower.counters
         }
-        try await Task.sleep(for: .milliseconds(300))
+        // The follower must have opened the file before it is rotated (a file rotated away before
+        // the follower first saw it is, rightly, not followed): wait for its first lines.
+        _ = try await TestBroker.readAll(broker, topic: topic, partitions: 1, atLeast: 100, timeout: .seconds(90))
         try logs.append((101...150).map { "line \($0)\n" }.joined())
         try logs.rotateByRename()
         try logs.append((151...200).map { "line \($0)\n" }.joined())
