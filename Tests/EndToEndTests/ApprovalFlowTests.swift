@@ -9,18 +9,8 @@ import Testing
 /// it as pending, and carries it out only after `vigil approve`; a second approval is refused.
 @Suite(.enabled(if: Binaries.available, "broker or built executables missing (run make test)"), .timeLimit(.minutes(3)))
 struct ApprovalFlowTests {
-    func vigil(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.directory + "/vigil")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        while process.isRunning { usleep(20_000) }
-        return (process.terminationStatus, output)
+    func vigil(_ arguments: [String], environment: [String: String]) throws -> Binaries.Outcome {
+        try Binaries.run("vigil", arguments, environment: environment, mergeErrors: true)
     }
 
     @Test("pending until approved; the approved notify is delivered once and recorded with the approver")

@@ -7,17 +7,8 @@ import Yams
 /// and files the image carries.
 @Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/docker-compose"), "docker-compose not installed (scripts/setup installs it)"))
 struct ComposeFileTests {
-    func compose(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-compose")
-        process.arguments = ["-f", Binaries.repository + "/compose/docker-compose.yml"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        while process.isRunning { usleep(20_000) }
-        return (process.terminationStatus, output)
+    func compose(_ arguments: [String]) throws -> Binaries.Outcome {
+        try Binaries.run("/usr/bin/docker-compose", ["-f", Binaries.repository + "/compose/docker-compose.yml"] + arguments, mergeErrors: true)
     }
 
     @Test("the compose file is valid and runs every stage replicated, with commands that exist")

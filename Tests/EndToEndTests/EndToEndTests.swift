@@ -22,6 +22,32 @@ enum Binaries {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
+    /// What `run` returns: how the process ended and what it printed.
+    struct Outcome {
+        var status: Int32
+        var reason: Process.TerminationReason
+        var output: String
+    }
+
+    /// Runs `executable` (a name in `directory`, or an absolute path) to completion from the
+    /// repository root; stdout (and stderr when `mergeErrors`) is captured. Polls `isRunning`
+    /// rather than `waitUntilExit()`, which can spin forever on Linux.
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                    mergeErrors: Bool = false) throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : directory + "/" + executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.currentDirectoryURL = URL(fileURLWithPath: repository)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = mergeErrors ? pipe : FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        while process.isRunning { usleep(20_000) }
+        return Outcome(status: process.terminationStatus, reason: process.terminationReason, output: output)
+    }
+
     static func launch(_ name: String, _ arguments: [String], environment: [String: String], log: String) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: directory + "/" + name)

@@ -9,18 +9,8 @@ import Testing
 @Suite("Executor crash safety", .enabled(if: MotoServer.isAvailable && FileManager.default.isExecutableFile(atPath: Binaries.directory + "/vigil")),
        .timeLimit(.minutes(3)))
 struct ExecutorCrashTests {
-    func respond(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, reason: Process.TerminationReason, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.directory + "/vigil")
-        process.arguments = ["respond"] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        while process.isRunning { usleep(20_000) }
-        return (process.terminationStatus, process.terminationReason, output)
+    func respond(_ arguments: [String], environment: [String: String]) throws -> Binaries.Outcome {
+        try Binaries.run("vigil", ["respond"] + arguments, environment: environment)
     }
 
     @Test("killed after the snapshot call, restarted: one snapshot per volume, the quarantine done once, the original groups kept")

@@ -7,18 +7,8 @@ import Testing
 /// stage) on the embedded broker, feeds the samples and checks the alerts and commands.
 @Suite(.enabled(if: Binaries.available, "broker or built executables missing (run make test)"), .timeLimit(.minutes(6)))
 struct HarnessTests {
-    func harness(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.directory + "/vigil")
-        process.arguments = ["harness"] + arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: Binaries.repository)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        while process.isRunning { usleep(20_000) }
-        return (process.terminationStatus, output)
+    func harness(_ arguments: [String]) throws -> Binaries.Outcome {
+        try Binaries.run("vigil", ["harness"] + arguments)
     }
 
     @Test("the compose deployment, two replicas per stage: the expected alerts and commands, each alert once")

@@ -241,12 +241,12 @@ struct InventorySyncMotoTests {
         // Credentials only: the endpoint and region come from the flags.
         let environment = ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "VIGIL_AWS_ENDPOINT": ""]
 
-        let sync = try await run(vigil, ["inventory", "sync", "aws", "--aws-endpoint", moto.endpoint.absoluteString,
+        let sync = try Binaries.run(vigil, ["inventory", "sync", "aws", "--aws-endpoint", moto.endpoint.absoluteString,
                                          "--region", "us-east-1", "--inventory", inventory], environment: environment)
         #expect(sync.status == 0)
         #expect(sync.output.contains("instance: listed 1, inserted 1"))
 
-        let show = try await run(vigil, ["inventory", "show", instance.instanceID, "--json", "--inventory", inventory],
+        let show = try Binaries.run(vigil, ["inventory", "show", instance.instanceID, "--json", "--inventory", inventory],
                                  environment: environment)
         #expect(show.status == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(show.output.utf8)) as? [String: Any])
@@ -256,38 +256,15 @@ struct InventorySyncMotoTests {
         #expect(object["owner"] as? String == "team-cli")
         #expect(object["account"] as? String == account)
 
-        let table = try await run(vigil, ["inventory", "show", instance.instanceID, "--inventory", inventory], environment: environment)
+        let table = try Binaries.run(vigil, ["inventory", "show", instance.instanceID, "--inventory", inventory], environment: environment)
         #expect(table.status == 0)
         #expect(table.output.contains("team-cli"))
-        let history = try await run(vigil, ["inventory", "history", instance.instanceID, "--inventory", inventory],
+        let history = try Binaries.run(vigil, ["inventory", "history", instance.instanceID, "--inventory", inventory],
                                     environment: environment)
         #expect(history.status == 0)
         #expect(history.output.contains("created"))
-        let missing = try await run(vigil, ["inventory", "show", "i-0000000000000000f", "--inventory", inventory],
+        let missing = try Binaries.run(vigil, ["inventory", "show", "i-0000000000000000f", "--inventory", inventory],
                                     environment: environment)
         #expect(missing.status != 0)
-    }
-
-    /// Runs a command to completion and returns its exit status and standard output. Polls
-    /// `isRunning` rather than `waitUntilExit()`, which can spin forever on Linux.
-    private func run(_ path: String, _ arguments: [String], environment: [String: String]) async throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let output = NSTemporaryDirectory() + "vigil-sync-cli-\(UUID().uuidString).out"
-        _ = FileManager.default.createFile(atPath: output, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        let handle = try #require(FileHandle(forWritingAtPath: output))
-        process.standardOutput = handle
-        process.standardError = FileHandle.standardError
-        try process.run()
-        for _ in 0..<1200 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        if process.isRunning {
-            process.terminate()
-            Issue.record("\(arguments.prefix(3).joined(separator: " ")) did not finish in 60 s")
-        }
-        try handle.close()
-        return (process.terminationStatus, try String(contentsOfFile: output, encoding: .utf8))
     }
 }
