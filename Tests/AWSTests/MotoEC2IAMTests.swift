@@ -22,7 +22,7 @@ private func awsError(_ body: () async throws(AWSError) -> Void, sourceLocation:
     }
 }
 
-@Suite("EC2 and IAM against moto", .enabled(if: MotoServer.isAvailable), .timeLimit(.minutes(3)))
+@Suite("EC2 and IAM against moto", .enabled(if: MotoServer.isAvailable), .timeLimit(.minutes(10)))
 struct MotoEC2IAMTests {
     @Test("isolate an instance behind an allow-nothing group, snapshot its volumes, tag it")
     func isolateAndSnapshot() async throws {

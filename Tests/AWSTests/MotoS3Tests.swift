@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import TestSupport
 
-@Suite("S3 client against moto", .enabled(if: MotoServer.isAvailable), .timeLimit(.minutes(2)))
+@Suite("S3 client against moto", .enabled(if: MotoServer.isAvailable), .timeLimit(.minutes(10)))
 struct MotoS3Tests {
     @Test("create bucket, put, list in pages and get objects")
     func roundTrip() async throws {

@@ -7,7 +7,7 @@ import Testing
 /// The executor killed between an AWS call and the ledger update, then restarted, does not
 /// perform the action twice: checked on the target (moto) and in the ledger.
 @Suite("Executor crash safety", .enabled(if: MotoServer.isAvailable && FileManager.default.isExecutableFile(atPath: Binaries.directory + "/vigil")),
-       .timeLimit(.minutes(3)))
+       .timeLimit(.minutes(10)))
 struct ExecutorCrashTests {
     func respond(_ arguments: [String], environment: [String: String]) throws -> Binaries.Outcome {
         try Binaries.run("vigil", ["respond"] + arguments, environment: environment)

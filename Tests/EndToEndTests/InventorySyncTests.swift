@@ -132,7 +132,7 @@ struct AWSAssetMappingTests {
 private let motoAMI = "ami-12c6146b"
 
 @Suite("inventory sync aws against moto", .enabled(if: MotoServer.isAvailable, "moto_server missing (run scripts/setup)"),
-       .timeLimit(.minutes(3)))
+       .timeLimit(.minutes(10)))
 struct InventorySyncMotoTests {
     @Test("instances, groups, users and keys arrive with the right fields; removals are deleted; a repeat changes nothing")
     func syncAgainstMoto() async throws {

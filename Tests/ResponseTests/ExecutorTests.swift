@@ -222,7 +222,7 @@ struct MotoEstate {
     }
 }
 
-@Suite("Executor against moto", .enabled(if: MotoServer.isAvailable), .timeLimit(.minutes(3)))
+@Suite("Executor against moto", .enabled(if: MotoServer.isAvailable), .timeLimit(.minutes(10)))
 struct MotoExecutorTests {
     static let contain = """
         id: contain-exposed-critical

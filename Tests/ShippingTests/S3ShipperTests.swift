@@ -125,7 +125,7 @@ struct S3CheckpointTests {
 }
 
 @Suite("S3 shipper against moto and a broker", .enabled(if: MotoServer.isAvailable && TestBroker.isAvailable),
-       .timeLimit(.minutes(3)))
+       .timeLimit(.minutes(10)))
 struct S3ShipperIntegrationTests {
     static let account = "111122223333"
 

@@ -5,7 +5,8 @@ import Synchronization
 
 /// At most `limit` moto servers run at once in a test process: each one is a Python process
 /// that takes seconds of CPU to start, and tests run in parallel on small machines. Waiters are
-/// resumed in order as servers stop.
+/// resumed in order as servers stop. The wait counts against a test's time limit, so suites
+/// that use moto allow ten minutes.
 final class MotoSlots: Sendable {
     private let state: Mutex<(free: Int, waiters: [CheckedContinuation<Void, Never>])>
 
