@@ -18,6 +18,90 @@ public enum AlertBuilder {
         StableID.hash([rule.id, String(rule.version), groupKey, String(windowStart), String(windowEnd)])
     }
 
+    /// The id of a sequence or absence rule's alert: the group and the event that started it
+    /// (a sequence's first step event, an absence's trigger).
+    public static func alertID(rule: Rule, groupKey: String, firstEventUID: String) -> String {
+        StableID.hash([rule.id, String(rule.version), groupKey, firstEventUID])
+    }
+
+    /// The alert of a sequence rule whose steps were completed by `eventUIDs` (in event order,
+    /// the first at `start`, the completing one at `end`); `stepCounts` are the events taken
+    /// per step.
+    public static func sequence(
+        rule: Rule, groupKey: String, groupValues: [String: String], start: Int64, end: Int64,
+        eventUIDs: [String], stepCounts: [Int], context: JSON
+    ) -> JSON {
+        var alert = finding(
+            rule: rule, id: alertID(rule: rule, groupKey: groupKey, firstEventUID: eventUIDs.first ?? ""),
+            start: start, end: end, count: stepCounts.reduce(0, +), eventUIDs: eventUIDs, context: context,
+            group: (groupKey, groupValues))
+        alert.set("vigil.sequence", .object([
+            "steps": .array(stepCounts.map { .int(Int64($0)) }),
+            "within_ms": .int(rule.sequence?.withinMillis ?? 0),
+        ]))
+        return alert
+    }
+
+    /// The alert of an absence rule: the trigger events `eventUIDs` (the first at `start`)
+    /// were not followed by the expected event before `deadline`.
+    public static func absence(
+        rule: Rule, groupKey: String, groupValues: [String: String], start: Int64, deadline: Int64,
+        eventUIDs: [String], count: Int, context: JSON
+    ) -> JSON {
+        var alert = finding(
+            rule: rule, id: alertID(rule: rule, groupKey: groupKey, firstEventUID: eventUIDs.first ?? ""),
+            start: start, end: deadline, count: count, eventUIDs: eventUIDs, context: context,
+            group: (groupKey, groupValues))
+        alert.set("vigil.absence", .object(["within_ms": .int(rule.absence?.withinMillis ?? 0)]))
+        return alert
+    }
+
+    /// The alert of a first-seen rule: `value` of its field was new for the group key at the
+    /// event `eventUID`; `knownValues` values and `keyEvents` events were seen before it.
+    public static func firstSeen(
+        rule: Rule, groupKey: String, groupValues: [String: String], time: Int64, eventUID: String, value: String,
+        knownValues: Int, keyEvents: Int, context: JSON
+    ) -> JSON {
+        var alert = finding(
+            rule: rule, id: alertID(rule: rule, groupKey: groupKey, firstEventUID: eventUID), start: time, end: time,
+            count: 1, eventUIDs: [eventUID], context: context, group: (groupKey, groupValues))
+        alert.set("vigil.first_seen", .object([
+            "field": .string(rule.firstSeen?.field ?? ""),
+            "value": .string(value),
+            "known_values": .int(Int64(knownValues)),
+            "key_events": .int(Int64(keyEvents)),
+        ]))
+        return alert
+    }
+
+    /// The alert of a baseline rule: the interval [start, end) had `value` (its `count`
+    /// events), `score` standard deviations above the key's history (`mean`, `stddev` over
+    /// `intervals` intervals).
+    public static func baseline(
+        rule: Rule, groupKey: String, groupValues: [String: String], start: Int64, end: Int64, count: Int,
+        eventUIDs: [String], value: Double, mean: Double, stddev: Double, score: Double, intervals: Int, context: JSON
+    ) -> JSON {
+        var alert = finding(
+            rule: rule, id: alertID(rule: rule, groupKey: groupKey, windowStart: start, windowEnd: end),
+            start: start, end: end, count: count, eventUIDs: eventUIDs, context: context, group: (groupKey, groupValues))
+        guard let spec = rule.baseline else { return alert }
+        var aggregate: [String: JSON] = [
+            "type": .string(spec.aggregate.name),
+            "value": numberJSON(value),
+            "threshold": .string("score >= \(JSON.double(spec.threshold).scalarText ?? "")"),
+        ]
+        if let field = spec.aggregate.field { aggregate["field"] = .string(field) }
+        alert.set("vigil.aggregate", .object(aggregate))
+        alert.set("vigil.baseline", .object([
+            "method": .string(spec.method.rawValue),
+            "mean": numberJSON(mean),
+            "stddev": numberJSON(stddev),
+            "score": numberJSON(score),
+            "intervals": .int(Int64(intervals)),
+        ]))
+        return alert
+    }
+
     /// The alert of a single-event rule for `event`.
     public static func singleEvent(rule: Rule, event: JSON, eventUID: String, eventTime: Int64) -> JSON {
         finding(

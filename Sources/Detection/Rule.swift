@@ -22,13 +22,28 @@ public struct Rule: Sendable, Equatable {
     public var match: Condition
     /// Aggregation over selected events; `nil` for single-event rules, which alert per event.
     public var window: WindowSpec?
+    /// Ordered steps within a span per group ("five failures then a success"); `nil` unless a
+    /// sequence rule.
+    public var sequence: SequenceSpec?
+    /// An event not followed by another within a span; `nil` unless an absence rule.
+    public var absence: AbsenceSpec?
+    /// A value never seen for the group key within a look-back; `nil` unless a first-seen rule.
+    public var firstSeen: FirstSeenSpec?
+    /// A per-key count or sum per interval far above the key's own history; `nil` unless a
+    /// baseline rule.
+    public var baseline: BaselineSpec?
+    /// At most one alert per (rule, group key) per this many milliseconds of event time;
+    /// `nil` for no suppression. Only rules with a group key (window, sequence, absence) have it.
+    public var suppressMillis: Int64?
     /// The file the rule was loaded from, when it came from one.
     public var file: String?
 
     /// Creates a rule.
     public init(
         id: String, version: Int, title: String, description: String = "", severity: OCSFSeverity,
-        attack: [String] = [], tags: [String] = [], match: Condition, window: WindowSpec? = nil, file: String? = nil
+        attack: [String] = [], tags: [String] = [], match: Condition, window: WindowSpec? = nil, file: String? = nil,
+        sequence: SequenceSpec? = nil, absence: AbsenceSpec? = nil, suppressMillis: Int64? = nil,
+        firstSeen: FirstSeenSpec? = nil, baseline: BaselineSpec? = nil
     ) {
         self.id = id
         self.version = version
@@ -39,7 +54,209 @@ public struct Rule: Sendable, Equatable {
         self.tags = tags
         self.match = match
         self.window = window
+        self.sequence = sequence
+        self.absence = absence
+        self.firstSeen = firstSeen
+        self.baseline = baseline
+        self.suppressMillis = suppressMillis
         self.file = file
+    }
+
+    /// Whether the rule keeps state per group key in the aggregate step (window, sequence,
+    /// absence, first seen, baseline); single-event rules alert from the select step.
+    public var isStateful: Bool { groupBy != nil }
+
+    /// The `group_by` fields of a stateful rule; `nil` for single-event rules.
+    public var groupBy: [String]? {
+        window?.groupBy ?? sequence?.groupBy ?? absence?.groupBy ?? firstSeen?.groupBy ?? baseline?.groupBy
+    }
+
+    /// The allowed lateness of a stateful rule; `nil` for single-event rules.
+    public var latenessMillis: Int64? {
+        window?.latenessMillis ?? sequence?.latenessMillis ?? absence?.latenessMillis ?? firstSeen?.latenessMillis
+            ?? baseline?.latenessMillis
+    }
+
+    /// The grace of a stateful rule; 0 for single-event rules.
+    public var graceMillis: Int64 {
+        window?.graceMillis ?? sequence?.graceMillis ?? absence?.graceMillis ?? firstSeen?.graceMillis ?? baseline?.graceMillis ?? 0
+    }
+
+    /// The event field whose value a partial of the rule carries, and whether it must be a
+    /// JSON number: a window's or baseline's aggregated field, a first-seen rule's field.
+    public var valueField: (path: String, numeric: Bool)? {
+        if let aggregate = window?.aggregate ?? baseline?.aggregate, let field = aggregate.field {
+            return (field, aggregate.isNumeric)
+        }
+        return firstSeen.map { ($0.field, false) }
+    }
+
+    /// The number of `match` steps a sequence or absence rule selects with (partials carry
+    /// the step index); 0 otherwise.
+    public var stepCount: Int { sequence?.steps.count ?? (absence == nil ? 0 : 2) }
+
+    /// The condition of step `index` of a sequence (or of an absence: 0 the trigger, 1 the
+    /// expected follow-up).
+    public func stepCondition(_ index: Int) -> Condition? {
+        if let sequence, sequence.steps.indices.contains(index) { return sequence.steps[index].match }
+        if let absence { return index == 0 ? absence.trigger : index == 1 ? absence.expected : nil }
+        return nil
+    }
+}
+
+/// Ordered steps per group within a span: a match when, for each step in order, at least
+/// `count` events match it after the previous step was complete, all within `within`.
+public struct SequenceSpec: Sendable, Equatable {
+    /// One step of a sequence.
+    public struct Step: Sendable, Equatable {
+        /// Which events the step takes.
+        public var match: Condition
+        /// How many matching events complete the step (at least 1).
+        public var count: Int
+
+        /// A step.
+        public init(match: Condition, count: Int = 1) {
+            self.match = match
+            self.count = count
+        }
+    }
+
+    /// Event fields whose values form the group key.
+    public var groupBy: [String]
+    /// The steps, in order (at least two).
+    public var steps: [Step]
+    /// The span, first to last event, is less than this many milliseconds.
+    public var withinMillis: Int64
+    /// Allowed lateness, as for windows.
+    public var latenessMillis: Int64
+    /// Grace, as for windows.
+    public var graceMillis: Int64
+
+    /// A sequence specification.
+    public init(groupBy: [String], steps: [Step], withinMillis: Int64,
+                latenessMillis: Int64 = WindowSpec.defaultLatenessMillis, graceMillis: Int64 = WindowSpec.defaultGraceMillis) {
+        self.groupBy = groupBy
+        self.steps = steps
+        self.withinMillis = withinMillis
+        self.latenessMillis = latenessMillis
+        self.graceMillis = graceMillis
+    }
+}
+
+/// A value of a field never seen for the group key within a look-back ("a new region for this
+/// principal"), judged only once the key has enough history.
+public struct FirstSeenSpec: Sendable, Equatable {
+    /// Event fields whose values form the group key.
+    public var groupBy: [String]
+    /// The field whose values are tracked (compared as text).
+    public var field: String
+    /// A value last seen this long ago or longer is new again.
+    public var lookbackMillis: Int64
+    /// The key must have been seen for this long before a new value fires.
+    public var minHistoryMillis: Int64
+    /// The key must have had this many events before a new value fires.
+    public var minEvents: Int
+    /// Allowed lateness, as for windows.
+    public var latenessMillis: Int64
+    /// Grace, as for windows.
+    public var graceMillis: Int64
+
+    /// Default minimum history: 1 day.
+    public static let defaultMinHistoryMillis: Int64 = 86_400_000
+    /// Default minimum number of events: 10.
+    public static let defaultMinEvents = 10
+
+    /// A first-seen specification.
+    public init(groupBy: [String], field: String, lookbackMillis: Int64,
+                minHistoryMillis: Int64 = FirstSeenSpec.defaultMinHistoryMillis, minEvents: Int = FirstSeenSpec.defaultMinEvents,
+                latenessMillis: Int64 = WindowSpec.defaultLatenessMillis, graceMillis: Int64 = WindowSpec.defaultGraceMillis) {
+        self.groupBy = groupBy
+        self.field = field
+        self.lookbackMillis = lookbackMillis
+        self.minHistoryMillis = minHistoryMillis
+        self.minEvents = minEvents
+        self.latenessMillis = latenessMillis
+        self.graceMillis = graceMillis
+    }
+}
+
+/// A per-key count or sum per epoch-aligned interval compared with the key's own history: an
+/// interval fires when its score, (value − mean) / max(stddev, min_stddev), reaches the threshold.
+public struct BaselineSpec: Sendable, Equatable {
+    /// How the history's mean and standard deviation are computed.
+    public enum Method: String, Sendable, CaseIterable {
+        /// Mean and population standard deviation of the last `history` intervals.
+        case zscore
+        /// Exponentially weighted mean and variance, alpha = 2 / (history + 1).
+        case ewma
+    }
+
+    /// Event fields whose values form the group key.
+    public var groupBy: [String]
+    /// The interval length in milliseconds (epoch-aligned, like tumbling windows).
+    public var intervalMillis: Int64
+    /// `count` or `sum` of a field per interval.
+    public var aggregate: WindowSpec.Aggregate
+    /// How the history is summarized.
+    public var method: Method
+    /// How many past intervals the history spans (zscore) or weighs (ewma).
+    public var history: Int
+    /// How many past intervals a key needs before an interval can fire.
+    public var minHistory: Int
+    /// The score at or above which an interval fires.
+    public var threshold: Double
+    /// An interval whose value is below this never fires.
+    public var minValue: Double
+    /// The smallest standard deviation used, so a flat history does not make every change infinite.
+    public var minStddev: Double
+    /// Allowed lateness, as for windows.
+    public var latenessMillis: Int64
+    /// Grace, as for windows.
+    public var graceMillis: Int64
+
+    /// A baseline specification.
+    public init(groupBy: [String], intervalMillis: Int64, aggregate: WindowSpec.Aggregate = .count, method: Method = .zscore,
+                history: Int, minHistory: Int, threshold: Double, minValue: Double = 0, minStddev: Double = 1,
+                latenessMillis: Int64 = WindowSpec.defaultLatenessMillis, graceMillis: Int64 = WindowSpec.defaultGraceMillis) {
+        self.groupBy = groupBy
+        self.intervalMillis = intervalMillis
+        self.aggregate = aggregate
+        self.method = method
+        self.history = history
+        self.minHistory = minHistory
+        self.threshold = threshold
+        self.minValue = minValue
+        self.minStddev = minStddev
+        self.latenessMillis = latenessMillis
+        self.graceMillis = graceMillis
+    }
+}
+
+/// An event (the trigger) not followed, for the same group, by another (the expected one)
+/// within a span: "StopLogging not followed by StartLogging within 15 minutes".
+public struct AbsenceSpec: Sendable, Equatable {
+    /// Event fields whose values form the group key.
+    public var groupBy: [String]
+    /// The event that opens an expectation.
+    public var trigger: Condition
+    /// The event that must follow.
+    public var expected: Condition
+    /// How long, in milliseconds after the trigger, the expected event may take.
+    public var withinMillis: Int64
+    /// Allowed lateness, as for windows.
+    public var latenessMillis: Int64
+    /// Grace, as for windows.
+    public var graceMillis: Int64
+
+    /// An absence specification.
+    public init(groupBy: [String], trigger: Condition, expected: Condition, withinMillis: Int64,
+                latenessMillis: Int64 = WindowSpec.defaultLatenessMillis, graceMillis: Int64 = WindowSpec.defaultGraceMillis) {
+        self.groupBy = groupBy
+        self.trigger = trigger
+        self.expected = expected
+        self.withinMillis = withinMillis
+        self.latenessMillis = latenessMillis
+        self.graceMillis = graceMillis
     }
 }
 
@@ -145,13 +362,18 @@ public struct FieldTest: Sendable, Equatable {
     }
 }
 
-/// How a rule aggregates the events it selects. Only sliding windows exist so far; the shape
-/// leaves room for tumbling, hopping and session windows.
+/// How a rule aggregates the events it selects: sliding, tumbling, hopping or session windows.
 public struct WindowSpec: Sendable, Equatable {
     /// The kind of window.
     public enum Kind: String, Sendable, CaseIterable {
         /// Any span of `size` ending at an event: "5 failures in any 5 minutes".
         case sliding
+        /// Fixed, adjacent windows of `size` aligned to the epoch: [k·size, (k+1)·size).
+        case tumbling
+        /// Windows of `size` starting every `advance`, aligned to the epoch; they overlap.
+        case hopping
+        /// Runs of events no more than `gap` apart, optionally cut at `max_size`.
+        case session
     }
 
     /// What is computed over the events of a window. Every aggregate but `count` reads one
@@ -220,8 +442,14 @@ public struct WindowSpec: Sendable, Equatable {
     public var groupBy: [String]
     /// The kind of window.
     public var kind: Kind
-    /// The window length in milliseconds of event time.
+    /// The window length in milliseconds of event time; for a session window the maximum
+    /// session length, 0 for none.
     public var sizeMillis: Int64
+    /// Hopping windows: how far apart window starts are (at most `sizeMillis`); tumbling
+    /// windows behave as `sizeMillis`; `nil` otherwise.
+    public var advanceMillis: Int64?
+    /// Session windows: the largest gap between two events of one session; `nil` otherwise.
+    public var gapMillis: Int64?
     /// What is computed.
     public var aggregate: Aggregate
     /// When the aggregate makes an alert.
@@ -241,11 +469,13 @@ public struct WindowSpec: Sendable, Equatable {
     public init(
         groupBy: [String], kind: Kind = .sliding, sizeMillis: Int64, aggregate: Aggregate = .count,
         threshold: Threshold, latenessMillis: Int64 = WindowSpec.defaultLatenessMillis,
-        graceMillis: Int64 = WindowSpec.defaultGraceMillis
+        graceMillis: Int64 = WindowSpec.defaultGraceMillis, advanceMillis: Int64? = nil, gapMillis: Int64? = nil
     ) {
         self.groupBy = groupBy
         self.kind = kind
         self.sizeMillis = sizeMillis
+        self.advanceMillis = advanceMillis
+        self.gapMillis = gapMillis
         self.aggregate = aggregate
         self.threshold = threshold
         self.latenessMillis = latenessMillis
@@ -267,30 +497,49 @@ public struct Threshold: Sendable, Equatable, CustomStringConvertible {
         case lessThanOrEqual = "<="
         /// `==`
         case equal = "=="
+        /// `between A and B`, both included.
+        case between = "between"
     }
 
     /// The comparison operator.
     public var op: Op
-    /// The constant compared with.
+    /// The constant compared with (the lower bound of `between`).
     public var value: Double
+    /// The upper bound of `between`; `nil` for the other operators.
+    public var upper: Double?
 
     /// Creates a threshold.
-    public init(op: Op, value: Double) {
+    public init(op: Op, value: Double, upper: Double? = nil) {
         self.op = op
         self.value = value
+        self.upper = upper
     }
 
-    /// Parses `">= 5"`, `"> 100"`, `"== 3"`; `nil` for anything else.
+    /// Parses `">= 5"`, `"> 100"`, `"== 3"`, `"< 2"`, `"<= 0.5"`, `"between 3 and 10"`; `nil`
+    /// for anything else.
     public init?(parsing text: String) {
         let trimmed = text.trimmingWhitespace()
+        if trimmed.hasPrefix("between ") {
+            let words = trimmed.split(whereSeparator: \.isWhitespace)
+            guard words.count == 4, words[2] == "and", let low = Self.number(words[1]), let high = Self.number(words[3]) else {
+                return nil
+            }
+            self.init(op: .between, value: low, upper: high)
+            return
+        }
         for op in [Op.greaterThanOrEqual, .lessThanOrEqual, .equal, .greaterThan, .lessThan]
         where trimmed.hasPrefix(op.rawValue) {
-            let number = String(trimmed.dropFirst(op.rawValue.count)).trimmingWhitespace()
-            guard let value = Double(number), value.isFinite, number.contains(where: \.isNumber) else { return nil }
+            guard let value = Self.number(Substring(trimmed.dropFirst(op.rawValue.count))) else { return nil }
             self.init(op: op, value: value)
             return
         }
         return nil
+    }
+
+    private static func number(_ text: Substring) -> Double? {
+        let number = String(text).trimmingWhitespace()
+        guard let value = Double(number), value.isFinite, number.contains(where: \.isNumber) else { return nil }
+        return value
     }
 
     /// Whether `aggregate` satisfies the threshold.
@@ -301,11 +550,16 @@ public struct Threshold: Sendable, Equatable, CustomStringConvertible {
         case .lessThan: aggregate < value
         case .lessThanOrEqual: aggregate <= value
         case .equal: aggregate == value
+        case .between: aggregate >= value && aggregate <= (upper ?? value)
         }
     }
 
-    /// `>= 5`.
-    public var description: String { "\(op.rawValue) \(JSON.double(value).scalarText ?? "")" }
+    /// `>= 5`, `between 3 and 10`.
+    public var description: String {
+        let text = { (number: Double) in JSON.double(number).scalarText ?? "" }
+        if op == .between { return "between \(text(value)) and \(text(upper ?? value))" }
+        return "\(op.rawValue) \(text(value))"
+    }
 }
 
 extension String {

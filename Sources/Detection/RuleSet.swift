@@ -79,8 +79,15 @@ extension RuleError {
 
 /// The rule parser: reads one YAML document into a `Rule`.
 extension YAMLReader {
-    static let ruleKeys = ["id", "version", "title", "description", "severity", "attack", "tags", "match", "window"]
-    static let windowKeys = ["group_by", "type", "size", "aggregate", "threshold", "lateness", "grace"]
+    static let ruleKeys = ["id", "version", "title", "description", "severity", "attack", "tags", "match", "window",
+                           "sequence", "absence", "first_seen", "baseline", "suppress"]
+    static let windowKeys = ["group_by", "type", "size", "advance", "gap", "max_size", "aggregate", "threshold", "lateness", "grace"]
+    static let sequenceKeys = ["group_by", "steps", "within", "lateness", "grace"]
+    static let stepKeys = ["match", "count"]
+    static let absenceKeys = ["group_by", "trigger", "expected", "within", "lateness", "grace"]
+    static let firstSeenKeys = ["group_by", "field", "lookback", "min_history", "min_events", "lateness", "grace"]
+    static let baselineKeys = ["group_by", "interval", "aggregate", "method", "history", "min_history", "threshold",
+                               "min_value", "min_stddev", "lateness", "grace"]
 
     func rule(_ node: Node) throws(YAMLProblem) -> Rule {
         let members = try mapping(node, allowed: Self.ruleKeys, what: "rule")
@@ -105,10 +112,161 @@ extension YAMLReader {
             }
         }
         let tags = try members["tags"].map { n throws(YAMLProblem) in try stringList(n, what: "tags") } ?? []
-        let match = try condition(required(members, "match", in: node, what: "rule"))
+        let kinds = ["window", "sequence", "absence", "first_seen", "baseline"].filter { members[$0] != nil }
+        guard kinds.count <= 1 else {
+            throw problem(members[kinds[1]], "a rule has at most one of 'window', 'sequence', 'absence', 'first_seen' and 'baseline'")
+        }
+        // A sequence or absence selects with its steps; a rule-level match then only narrows.
+        let match: Condition
+        if let matchNode = members["match"] {
+            match = try condition(matchNode)
+        } else if members["sequence"] != nil || members["absence"] != nil {
+            match = .all([])
+        } else {
+            throw problem(node, "rule is missing 'match'")
+        }
         let window = try members["window"].map { n throws(YAMLProblem) in try self.window(n) }
+        let sequence = try members["sequence"].map { n throws(YAMLProblem) in try self.sequence(n) }
+        let absence = try members["absence"].map { n throws(YAMLProblem) in try self.absence(n) }
+        let firstSeen = try members["first_seen"].map { n throws(YAMLProblem) in try self.firstSeen(n) }
+        let baseline = try members["baseline"].map { n throws(YAMLProblem) in try self.baseline(n) }
+        var suppress: Int64?
+        if let suppressNode = members["suppress"] {
+            guard kinds.count == 1 else {
+                throw problem(suppressNode, "suppress needs a group key: only window, sequence, absence, first_seen and baseline rules take it")
+            }
+            suppress = try duration(suppressNode, what: "suppress", allowZero: false)
+        }
         return Rule(id: id, version: Int(version), title: title, description: description, severity: severity,
-                    attack: attack, tags: tags, match: match, window: window, file: file)
+                    attack: attack, tags: tags, match: match, window: window, file: file,
+                    sequence: sequence, absence: absence, suppressMillis: suppress, firstSeen: firstSeen, baseline: baseline)
+    }
+
+    func firstSeen(_ node: Node) throws(YAMLProblem) -> FirstSeenSpec {
+        let members = try mapping(node, allowed: Self.firstSeenKeys, what: "first_seen")
+        let groupBy = try groupBy(members, in: node, what: "first_seen")
+        let fieldNode = try required(members, "field", in: node, what: "first_seen")
+        let field = try string(fieldNode, what: "field")
+        guard !field.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+            throw problem(fieldNode, "field must be non-empty dotted names")
+        }
+        guard !groupBy.contains(field) else { throw problem(fieldNode, "field must not be one of the group_by fields") }
+        let lookbackNode = try required(members, "lookback", in: node, what: "first_seen")
+        let lookback = try duration(lookbackNode, what: "lookback", allowZero: false)
+        let minHistory = try members["min_history"].map { n throws(YAMLProblem) in try duration(n, what: "min_history", allowZero: true) }
+            ?? FirstSeenSpec.defaultMinHistoryMillis
+        guard minHistory < lookback else {
+            throw problem(members["min_history"] ?? lookbackNode, "min_history must be shorter than lookback")
+        }
+        var minEvents = FirstSeenSpec.defaultMinEvents
+        if let eventsNode = members["min_events"] {
+            let value = try int(eventsNode, what: "min_events")
+            guard value >= 0, value <= 1_000_000 else { throw problem(eventsNode, "min_events must be a whole number from 0 to 1000000") }
+            minEvents = Int(value)
+        }
+        let (lateness, grace) = try latenessAndGrace(members)
+        return FirstSeenSpec(groupBy: groupBy, field: field, lookbackMillis: lookback, minHistoryMillis: minHistory,
+                             minEvents: minEvents, latenessMillis: lateness, graceMillis: grace)
+    }
+
+    func baseline(_ node: Node) throws(YAMLProblem) -> BaselineSpec {
+        let members = try mapping(node, allowed: Self.baselineKeys, what: "baseline")
+        let groupBy = try groupBy(members, in: node, what: "baseline")
+        let interval = try duration(required(members, "interval", in: node, what: "baseline"), what: "interval", allowZero: false)
+        let aggregate = try members["aggregate"].map { n throws(YAMLProblem) in try self.aggregate(n) } ?? .count
+        if let aggregateNode = members["aggregate"], aggregate.name != "count", aggregate.name != "sum" {
+            throw problem(aggregateNode, "a baseline aggregates 'count' or {sum: FIELD}")
+        }
+        var method = BaselineSpec.Method.zscore
+        if let methodNode = members["method"] {
+            guard let named = BaselineSpec.Method(rawValue: try string(methodNode, what: "method")) else {
+                throw problem(methodNode, "method must be one of: \(BaselineSpec.Method.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            method = named
+        }
+        func count(_ key: String, range: ClosedRange<Int64>) throws(YAMLProblem) -> Int {
+            let countNode = try required(members, key, in: node, what: "baseline")
+            let value = try int(countNode, what: key)
+            guard range.contains(value) else {
+                throw problem(countNode, "\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return Int(value)
+        }
+        let history = try count("history", range: 2...1000)
+        let minHistory = try count("min_history", range: 1...Int64(history))
+        func number(_ key: String, default value: Double?, positive: Bool) throws(YAMLProblem) -> Double {
+            guard let numberNode = members[key] else {
+                if let value { return value }
+                throw problem(node, "baseline is missing '\(key)'")
+            }
+            guard let number = try scalarJSON(numberNode, what: key).doubleValue, number.isFinite, abs(number) < 1e15,
+                  !positive || number > 0 else {
+                throw problem(numberNode, "\(key) must be a\(positive ? " positive" : "") number")
+            }
+            return number
+        }
+        let threshold = try number("threshold", default: nil, positive: true)
+        let minValue = try number("min_value", default: 0, positive: false)
+        let minStddev = try number("min_stddev", default: 1, positive: true)
+        let (lateness, grace) = try latenessAndGrace(members)
+        return BaselineSpec(groupBy: groupBy, intervalMillis: interval, aggregate: aggregate, method: method, history: history,
+                            minHistory: minHistory, threshold: threshold, minValue: minValue, minStddev: minStddev,
+                            latenessMillis: lateness, graceMillis: grace)
+    }
+
+    /// `group_by`: one field or a non-empty list.
+    func groupBy(_ members: [String: Node], in node: Node, what: String) throws(YAMLProblem) -> [String] {
+        let groupNode = try required(members, "group_by", in: node, what: what)
+        let groupBy = try stringList(groupNode, what: "group_by")
+        guard !groupBy.isEmpty else { throw problem(groupNode, "group_by needs at least one field") }
+        return groupBy
+    }
+
+    /// The optional `lateness` and `grace` of a stateful block, with their defaults.
+    func latenessAndGrace(_ members: [String: Node]) throws(YAMLProblem) -> (lateness: Int64, grace: Int64) {
+        let lateness = try members["lateness"].map { n throws(YAMLProblem) in try duration(n, what: "lateness", allowZero: true) }
+            ?? WindowSpec.defaultLatenessMillis
+        let grace = try members["grace"].map { n throws(YAMLProblem) in try duration(n, what: "grace", allowZero: true) }
+            ?? WindowSpec.defaultGraceMillis
+        return (lateness, grace)
+    }
+
+    func sequence(_ node: Node) throws(YAMLProblem) -> SequenceSpec {
+        let members = try mapping(node, allowed: Self.sequenceKeys, what: "sequence")
+        let groupBy = try groupBy(members, in: node, what: "sequence")
+        let stepsNode = try required(members, "steps", in: node, what: "sequence")
+        guard let items = stepsNode.sequence, items.count >= 2, items.count <= 20 else {
+            throw problem(stepsNode, "steps must be a list of 2 to 20 steps, each {match: CONDITION, count: N}")
+        }
+        var steps: [SequenceSpec.Step] = []
+        for item in items {
+            let stepMembers = try mapping(item, allowed: Self.stepKeys, what: "step")
+            let match = try condition(required(stepMembers, "match", in: item, what: "step"))
+            var count = 1
+            if let countNode = stepMembers["count"] {
+                let value = try int(countNode, what: "count")
+                guard value >= 1, value <= 1000 else { throw problem(countNode, "a step count must be a whole number from 1 to 1000") }
+                count = Int(value)
+            }
+            steps.append(SequenceSpec.Step(match: match, count: count))
+        }
+        let within = try duration(required(members, "within", in: node, what: "sequence"), what: "within", allowZero: false)
+        let (lateness, grace) = try latenessAndGrace(members)
+        return SequenceSpec(groupBy: groupBy, steps: steps, withinMillis: within, latenessMillis: lateness, graceMillis: grace)
+    }
+
+    func absence(_ node: Node) throws(YAMLProblem) -> AbsenceSpec {
+        let members = try mapping(node, allowed: Self.absenceKeys, what: "absence")
+        let groupBy = try groupBy(members, in: node, what: "absence")
+        let trigger = try condition(required(members, "trigger", in: node, what: "absence"))
+        let expected = try condition(required(members, "expected", in: node, what: "absence"))
+        guard trigger != expected else {
+            throw problem(members["expected"], "an absence's expected event must differ from its trigger")
+        }
+        let within = try duration(required(members, "within", in: node, what: "absence"), what: "within", allowZero: false)
+        let (lateness, grace) = try latenessAndGrace(members)
+        return AbsenceSpec(groupBy: groupBy, trigger: trigger, expected: expected, withinMillis: within,
+                           latenessMillis: lateness, graceMillis: grace)
     }
 
     /// A condition node: exactly one of `all`, `any`, `not`, or `field` with one operator.
@@ -154,39 +312,74 @@ extension YAMLReader {
 
     func window(_ node: Node) throws(YAMLProblem) -> WindowSpec {
         let members = try mapping(node, allowed: Self.windowKeys, what: "window")
-        let groupNode = try required(members, "group_by", in: node, what: "window")
-        let groupBy = try stringList(groupNode, what: "group_by")
-        guard !groupBy.isEmpty else { throw problem(groupNode, "group_by needs at least one field") }
+        let groupBy = try groupBy(members, in: node, what: "window")
         let typeNode = try required(members, "type", in: node, what: "window")
         guard let kind = WindowSpec.Kind(rawValue: try string(typeNode, what: "type")) else {
             throw problem(typeNode, "window type must be one of: \(WindowSpec.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let size = try duration(required(members, "size", in: node, what: "window"), what: "size", allowZero: false)
+        // Each type takes its own length keys; the others are mistakes worth naming.
+        let lengthKeys: [WindowSpec.Kind: [String]] = [
+            .sliding: ["size"], .tumbling: ["size"], .hopping: ["size", "advance"], .session: ["gap", "max_size"],
+        ]
+        for key in ["size", "advance", "gap", "max_size"] where members[key] != nil && !lengthKeys[kind]!.contains(key) {
+            throw problem(members[key], "a \(kind.rawValue) window takes \(lengthKeys[kind]!.joined(separator: " and ")), not \(key)")
+        }
+        var size: Int64 = 0
+        var advance: Int64?
+        var gap: Int64?
+        switch kind {
+        case .sliding, .tumbling:
+            size = try duration(required(members, "size", in: node, what: "window"), what: "size", allowZero: false)
+        case .hopping:
+            size = try duration(required(members, "size", in: node, what: "window"), what: "size", allowZero: false)
+            let advanceNode = try required(members, "advance", in: node, what: "window")
+            let step = try duration(advanceNode, what: "advance", allowZero: false)
+            guard step <= size else { throw problem(advanceNode, "a hopping window's advance must not exceed its size") }
+            // Every event belongs to size / advance windows; keep that bounded.
+            guard (size + step - 1) / step <= 100 else {
+                throw problem(advanceNode, "a hopping window's size may be at most 100 advances")
+            }
+            advance = step
+        case .session:
+            gap = try duration(required(members, "gap", in: node, what: "window"), what: "gap", allowZero: false)
+            if let maxNode = members["max_size"] {
+                size = try duration(maxNode, what: "max_size", allowZero: false)
+                guard size >= gap! else { throw problem(maxNode, "a session window's max_size must be at least its gap") }
+            }
+        }
         let aggregate = try members["aggregate"].map { n throws(YAMLProblem) in try self.aggregate(n) } ?? .count
         let thresholdNode = try required(members, "threshold", in: node, what: "window")
         guard let threshold = Threshold(parsing: try string(thresholdNode, what: "threshold")) else {
-            throw problem(thresholdNode, "threshold must look like \">= 5\" (operators >, >= or ==, then a number)")
+            throw problem(thresholdNode, "threshold must look like \">= 5\" (operators >, >=, <, <=, ==, then a number) or \"between 3 and 10\"")
         }
-        // A sliding window is checked as events arrive and fires on a burst, so only
-        // thresholds that growth can reach make sense; "< 3" would fire on every first event.
-        guard [.greaterThan, .greaterThanOrEqual, .equal].contains(threshold.op) else {
-            throw problem(thresholdNode, "a sliding window threshold must use >, >= or ==")
+        if kind == .sliding {
+            // A sliding window is checked as events arrive and fires on a burst, so only
+            // thresholds that growth can reach make sense; "< 3" would fire on every first event.
+            guard [.greaterThan, .greaterThanOrEqual, .equal].contains(threshold.op) else {
+                throw problem(thresholdNode, "a sliding window threshold must use >, >= or ==")
+            }
         }
+        if threshold.op == .between, let upper = threshold.upper, upper < threshold.value {
+            throw problem(thresholdNode, "a between threshold needs the lower bound first")
+        }
+        let bounds = [threshold.value] + (threshold.upper.map { [$0] } ?? [])
         if aggregate.isNumeric {
-            guard abs(threshold.value) < 1e15 else {
+            guard bounds.allSatisfy({ abs($0) < 1e15 }) else {
                 throw problem(thresholdNode, "a \(aggregate.name) threshold must be a number below 1e15 in size")
             }
         } else {
-            guard threshold.value.rounded() == threshold.value, !threshold.isSatisfied(by: 0), threshold.value < 1e9 else {
-                throw problem(thresholdNode, "a \(aggregate.name) threshold must be >, >= or == a whole number that one or more events reach")
+            // Some count of one or more events must satisfy it; a window never holds none.
+            let reachable = [1, threshold.value, threshold.value + 1, threshold.upper ?? 1].contains {
+                $0 >= 1 && threshold.isSatisfied(by: $0)
+            }
+            guard bounds.allSatisfy({ $0.rounded() == $0 && $0 < 1e9 }), reachable,
+                  kind != .sliding || !threshold.isSatisfied(by: 0) else {
+                throw problem(thresholdNode, "a \(aggregate.name) threshold must compare with a whole number that one or more events reach")
             }
         }
-        let lateness = try members["lateness"].map { n throws(YAMLProblem) in try duration(n, what: "lateness", allowZero: true) }
-            ?? WindowSpec.defaultLatenessMillis
-        let grace = try members["grace"].map { n throws(YAMLProblem) in try duration(n, what: "grace", allowZero: true) }
-            ?? WindowSpec.defaultGraceMillis
+        let (lateness, grace) = try latenessAndGrace(members)
         return WindowSpec(groupBy: groupBy, kind: kind, sizeMillis: size, aggregate: aggregate, threshold: threshold,
-                          latenessMillis: lateness, graceMillis: grace)
+                          latenessMillis: lateness, graceMillis: grace, advanceMillis: advance, gapMillis: gap)
     }
 
     /// `count`, or a mapping of one aggregate name to a field path: `{distinct: dst_endpoint.port}`.

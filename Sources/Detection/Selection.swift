@@ -62,10 +62,15 @@ public struct Partial: Sendable, Equatable {
     /// The event's value of the field the rule aggregates; `nil` for `count` rules (and in
     /// records written before aggregates other than `count` existed).
     public var value: AggregateValue?
+    /// For sequence and absence rules, the index of the step the event matched (absence: 0
+    /// the trigger, 1 the expected event); `nil` for window rules and in records written
+    /// before steps existed.
+    public var step: Int?
 
     /// Creates a partial.
     public init(ruleID: String, ruleVersion: Int, groupKey: String, groupValues: [String: String],
-                eventTime: Int64, eventUID: String, context: JSON = .object([:]), value: AggregateValue? = nil) {
+                eventTime: Int64, eventUID: String, context: JSON = .object([:]), value: AggregateValue? = nil,
+                step: Int? = nil) {
         self.ruleID = ruleID
         self.ruleVersion = ruleVersion
         self.groupKey = groupKey
@@ -74,6 +79,7 @@ public struct Partial: Sendable, Equatable {
         self.eventUID = eventUID
         self.context = context
         self.value = value
+        self.step = step
     }
 
     /// The Kafka key: `rule id|group key`.
@@ -92,6 +98,7 @@ public struct Partial: Sendable, Equatable {
         ]
         // Absent for count rules, so their records stay as older readers expect them.
         if let value { members["value"] = value.json }
+        if let step { members["step"] = .int(Int64(step)) }
         return .object(members)
     }
 
@@ -122,8 +129,13 @@ public struct Partial: Sendable, Equatable {
             guard let decoded = AggregateValue(json: valueJSON) else { throw member("value") }
             value = decoded
         }
+        var step: Int?
+        if let stepJSON = json["step"], stepJSON != .null {
+            guard let index = stepJSON.intValue, index >= 0, index < 1000 else { throw member("step") }
+            step = Int(index)
+        }
         self.init(ruleID: ruleID, ruleVersion: Int(version), groupKey: groupKey, groupValues: groupValues,
-                  eventTime: time, eventUID: uid, context: context, value: value)
+                  eventTime: time, eventUID: uid, context: context, value: value, step: step)
     }
 
     /// The event members a partial keeps as context.
@@ -163,13 +175,15 @@ public struct RuleSelector: Sendable {
     /// A selector for `rules`.
     public init(rules: RuleSet) { self.rules = rules }
 
-    /// The alerts (single-event rules) and partials (window rules) for `event`, in rule order.
+    /// The alerts (single-event rules) and partials (stateful rules) for `event`, in rule order.
     ///
     /// Events without an integer `time` are never selected (event time drives every window and
-    /// alert time). Events without `metadata.uid` get a uid hashed from their bytes. A window
+    /// alert time). Events without `metadata.uid` get a uid hashed from their bytes. A stateful
     /// rule does not select an event that lacks one of its `group_by` fields (missing, null,
-    /// empty, or not a scalar), nor one whose aggregated field is missing, null, empty or not
-    /// a scalar (`distinct`) or not a JSON number (`sum`, `min`, `max`, `avg`).
+    /// empty, or not a scalar), nor one whose aggregated (or first-seen) field is missing,
+    /// null, empty or not a scalar (`distinct`, first seen) or not a JSON number (`sum`,
+    /// `min`, `max`, `avg`). A sequence or absence rule yields one partial per step the event
+    /// matches, carrying the step index.
     public func select(_ event: JSON) -> [Selection] {
         guard let time = OCSFEvent.time(event) else { return [] }
         var selections: [Selection] = []
@@ -177,29 +191,37 @@ public struct RuleSelector: Sendable {
         for rule in rules.rules where evaluate(rule.match, on: event) {
             let eventUID = uid ?? OCSFEvent.uid(event).flatMap { $0.isEmpty ? nil : $0 } ?? StableID.hash(bytes: event.serialized())
             uid = eventUID
-            guard let window = rule.window else {
+            guard let groupBy = rule.groupBy else {
                 selections.append(.alert(AlertBuilder.singleEvent(rule: rule, event: event, eventUID: eventUID, eventTime: time)))
                 continue
             }
             var values: [String] = []
             var groupValues: [String: String] = [:]
-            for path in window.groupBy {
+            for path in groupBy {
                 guard let text = event.value(at: path)?.scalarText, !text.isEmpty else { break }
                 values.append(text)
                 groupValues[path] = text
             }
-            guard values.count == window.groupBy.count else { continue }
-            var value: AggregateValue?
-            if let field = window.aggregate.field {
-                guard let aggregated = Self.aggregateValue(of: event, field: field, numeric: window.aggregate.isNumeric) else {
-                    continue
+            guard values.count == groupBy.count else { continue }
+            func partial(value: AggregateValue?, step: Int?) -> Selection {
+                .partial(Partial(
+                    ruleID: rule.id, ruleVersion: rule.version, groupKey: Partial.groupKey(values),
+                    groupValues: groupValues, eventTime: time, eventUID: eventUID, context: Partial.context(of: event),
+                    value: value, step: step))
+            }
+            if rule.stepCount > 0 {
+                // Sequence and absence rules: one partial per step the event matches.
+                for step in 0..<rule.stepCount where rule.stepCondition(step).map({ evaluate($0, on: event) }) == true {
+                    selections.append(partial(value: nil, step: step))
                 }
+                continue
+            }
+            var value: AggregateValue?
+            if let (field, numeric) = rule.valueField {
+                guard let aggregated = Self.aggregateValue(of: event, field: field, numeric: numeric) else { continue }
                 value = aggregated
             }
-            selections.append(.partial(Partial(
-                ruleID: rule.id, ruleVersion: rule.version, groupKey: Partial.groupKey(values),
-                groupValues: groupValues, eventTime: time, eventUID: eventUID, context: Partial.context(of: event),
-                value: value)))
+            selections.append(partial(value: value, step: nil))
         }
         return selections
     }

@@ -1,52 +1,67 @@
 import OCSF
 
 /// The aggregate step for one partition of `vigil.detect.partials`: holds the partials of
-/// window rules per (rule, group key) and fires alerts as event time advances.
+/// stateful rules (window, sequence, absence) per (rule, group key) and fires alerts as event
+/// time advances.
 ///
 /// Time is event time only. The watermark is the largest event time seen minus the allowed
-/// lateness (the largest `lateness` among the window rules), never decreasing. A partial
+/// lateness (the largest `lateness` among the stateful rules), never decreasing. A partial
 /// older than the watermark on arrival is late: counted and dropped. A held partial becomes
 /// final once the watermark is past its time plus the rule's grace; final partials of a key
-/// are applied in (event time, event uid) order, so the alerts do not depend on the arrival
-/// order of partials that are not late. See docs/rules.md.
+/// are applied in (event time, event uid, step) order, and windows close when the watermark
+/// reaches their end plus grace, so the alerts do not depend on the arrival order of partials
+/// that are not late. See docs/rules.md.
 public struct WindowAggregator: Sendable {
     private let rules: [String: Rule]
-    /// The allowed lateness applied to every partial: the largest of the window rules'.
+    /// The allowed lateness applied to every partial: the largest of the stateful rules'.
     public let latenessMillis: Int64
     /// Event time up to which this partition's input is taken as complete; `nil` before the
     /// first partial or advance.
     public private(set) var watermark: Int64?
     /// Partials dropped because they arrived behind the watermark.
     public private(set) var lateRecords = 0
-    /// Partials dropped because no window rule of this aggregator has their rule id.
+    /// Partials dropped because no stateful rule of this aggregator has their rule id.
     public private(set) var unknownRuleRecords = 0
     /// Partials dropped because they lack the value their rule's aggregate reads (a text or
-    /// number for `distinct`, a number for `sum`, `min`, `max`, `avg`): written by a select step
-    /// that ran an older definition of the rule.
+    /// number for `distinct`, a number for `sum`, `min`, `max`, `avg`) or the step index a
+    /// sequence or absence rule needs: written by a select step that ran an older definition
+    /// of the rule.
     public private(set) var valuelessRecords = 0
+    /// Alerts not emitted because an earlier alert of the same (rule, group key) was emitted
+    /// less than the rule's `suppress` period before them.
+    public private(set) var suppressedAlerts = 0
+    /// `suppressedAlerts` by rule id.
+    public private(set) var suppressedAlertsByRule: [String: Int] = [:]
 
-    private var keys: [KeyID: SlidingWindowState] = [:]
-    // When pending partials become final, and when the oldest windowed partial of a key
-    // expires; both popped as the watermark advances, so idle keys are evicted without scans.
+    private var keys: [KeyID: KeyState] = [:]
+    // When pending partials become final, and when a key's windows close or its state
+    // expires; both popped as the watermark advances, so idle keys are handled without scans.
     private var finalizations = MinHeap<Deadline>()
-    private var expirations = MinHeap<Deadline>()
+    private var deadlines = MinHeap<Deadline>()
+    // The last emitted alert per key of a rule with `suppress`, until the period is over.
+    private var suppressions: [KeyID: Suppression] = [:]
+    private var suppressionExpiries = MinHeap<Deadline>()
 
-    /// An aggregator for the window rules of `rules` (single-event rules are ignored).
+    /// An aggregator for the stateful rules of `rules` (single-event rules are ignored).
     public init(rules: RuleSet) {
-        var windowRules: [String: Rule] = [:]
-        for rule in rules.rules where rule.window != nil { windowRules[rule.id] = rule }
-        self.rules = windowRules
-        self.latenessMillis = windowRules.values.map { $0.window!.latenessMillis }.max() ?? WindowSpec.defaultLatenessMillis
+        var statefulRules: [String: Rule] = [:]
+        for rule in rules.rules where rule.isStateful { statefulRules[rule.id] = rule }
+        self.rules = statefulRules
+        self.latenessMillis = statefulRules.values.compactMap(\.latenessMillis).max() ?? WindowSpec.defaultLatenessMillis
     }
 
     /// Number of (rule, group key) pairs holding state.
     public var openKeys: Int { keys.count }
 
+    /// Whether anything is held: open keys, or a running suppression period (which retains
+    /// offsets too, so an idle partition still needs its watermark advanced).
+    public var holdsState: Bool { !keys.isEmpty || !suppressions.isEmpty }
+
     /// Takes one partial read at `offset` and returns the alerts that fire because the
-    /// watermark advanced. A partial whose (time, uid) is already held is ignored, so
+    /// watermark advanced. A partial whose (time, uid, step) is already held is ignored, so
     /// redelivered records do not count twice.
     public mutating func add(_ partial: Partial, offset: Int64) -> [JSON] {
-        guard let rule = rules[partial.ruleID], let window = rule.window else {
+        guard let rule = rules[partial.ruleID] else {
             unknownRuleRecords += 1
             return []
         }
@@ -54,16 +69,22 @@ public struct WindowAggregator: Sendable {
             lateRecords += 1
             return []
         }
-        if window.aggregate.field != nil, partial.value == nil || (window.aggregate.isNumeric && partial.value?.number == nil) {
+        if rule.stepCount > 0 {
+            if partial.step.map({ $0 >= rule.stepCount }) ?? true {
+                valuelessRecords += 1
+                return []
+            }
+        } else if let (_, numeric) = rule.valueField, partial.value == nil || (numeric && partial.value?.number == nil) {
             valuelessRecords += 1
             return []
         }
         let id = KeyID(ruleID: partial.ruleID, groupKey: partial.groupKey)
         let held = Held(eventTime: partial.eventTime, eventUID: partial.eventUID, offset: offset, context: partial.context,
-                        value: partial.value)
-        var state = keys[id] ?? SlidingWindowState(groupValues: partial.groupValues, aggregate: window.aggregate)
+                        value: partial.value, step: rule.stepCount > 0 ? partial.step : nil)
+        // Taken out of the table while changed, so its buffers are not copied.
+        var state = keys.removeValue(forKey: id) ?? KeyState(groupValues: partial.groupValues, engine: KeyEngine(rule: rule))
         if state.hold(held) {
-            finalizations.push(Deadline(time: partial.eventTime.addingClamped(window.graceMillis), key: id))
+            finalizations.push(Deadline(time: partial.eventTime.addingClamped(rule.graceMillis), key: id))
         }
         keys[id] = state
         return advance(to: partial.eventTime.addingClamped(-latenessMillis))
@@ -76,26 +97,34 @@ public struct WindowAggregator: Sendable {
         advance(to: millis)
     }
 
-    /// End of input: makes every held partial final, in order, and returns the alerts that
-    /// fire. The watermark does not move; partials still in windows stay held.
+    /// End of input: makes every held partial final, in order, closes every open tumbling,
+    /// hopping and session window and every open absence, and returns the alerts that fire.
+    /// The watermark does not move; partials still in sliding windows and unfinished
+    /// sequences stay held.
     public mutating func flush() -> [JSON] {
         finalizations = MinHeap()
         var alerts: [JSON] = []
         for id in keys.keys.sorted() {
-            alerts += finalize(id, before: nil)
+            alerts += process(id, watermark: nil)
         }
         return alerts
     }
 
-    /// The smallest offset of any partial still held (pending or in a window): the partition's
-    /// offsets before it are no longer needed to rebuild this state. `nil` when nothing is held.
-    /// Linear in the partials held.
+    /// The smallest offset of any partial still held (pending, in a window or sequence, or
+    /// behind the last alert of a suppression period): the partition's offsets before it are
+    /// no longer needed to rebuild this state. `nil` when nothing is held. Linear in the
+    /// partials held.
     public func oldestRetainedOffset() -> Int64? {
         var oldest: Int64?
-        for state in keys.values {
-            for held in state.pending { oldest = min(oldest ?? held.offset, held.offset) }
-            for held in state.window { oldest = min(oldest ?? held.offset, held.offset) }
+        func note(_ offset: Int64?) {
+            guard let offset else { return }
+            oldest = min(oldest ?? offset, offset)
         }
+        for state in keys.values {
+            for held in state.pending { note(held.offset) }
+            note(state.engine.oldestOffset)
+        }
+        for suppression in suppressions.values { note(suppression.offset) }
         return oldest
     }
 
@@ -106,95 +135,87 @@ public struct WindowAggregator: Sendable {
         while let next = finalizations.peek, next.time < candidate {
             touched.insert(finalizations.pop()!.key)
         }
+        while let next = deadlines.peek, next.time <= candidate {
+            let due = deadlines.pop()!
+            if keys[due.key]?.scheduled == due.time { keys[due.key]?.scheduled = nil }
+            touched.insert(due.key)
+        }
         var alerts: [JSON] = []
         for id in touched.sorted() {
-            alerts += finalize(id, before: candidate)
+            alerts += process(id, watermark: candidate)
         }
-        while let next = expirations.peek, next.time <= candidate {
-            evictExpired(expirations.pop()!.key, watermark: candidate)
+        while let next = suppressionExpiries.peek, next.time <= candidate {
+            let expired = suppressionExpiries.pop()!
+            if let suppression = suppressions[expired.key], suppression.expiry <= candidate { suppressions[expired.key] = nil }
         }
         return alerts
     }
 
-    /// Applies the pending partials of `id` that are final at `watermark` (all when `nil`).
-    private mutating func finalize(_ id: KeyID, before watermark: Int64?) -> [JSON] {
-        guard var state = keys[id], let rule = rules[id.ruleID], let window = rule.window else { return [] }
-        var alerts: [JSON] = []
-        let oldestBefore = state.window.first
+    /// Applies the pending partials of `id` that are final at `watermark`, then closes what
+    /// the watermark closes (all when `nil`: end of input); returns the alerts not suppressed.
+    private mutating func process(_ id: KeyID, watermark: Int64?) -> [JSON] {
+        guard let rule = rules[id.ruleID], var state = keys.removeValue(forKey: id) else { return [] }
+        var fired: [Fired] = []
+        let context = EngineContext(rule: rule, key: id, groupValues: state.groupValues)
         while let next = state.pending.first,
-              watermark.map({ next.eventTime.addingClamped(window.graceMillis) < $0 }) ?? true {
+              watermark.map({ next.eventTime.addingClamped(rule.graceMillis) < $0 }) ?? true {
             state.pending.removeFirst()
-            if let alert = state.apply(next, rule: rule, window: window, key: id) { alerts.append(alert) }
+            fired += state.engine.apply(next, context)
         }
-        if let oldest = state.window.first, oldest != oldestBefore {
-            expirations.push(Deadline(time: oldest.expiry(window), key: id))
+        fired += state.engine.close(at: watermark, context)
+        if let next = state.engine.nextDeadline(context), state.scheduled.map({ next < $0 }) ?? true {
+            state.scheduled = next
+            deadlines.push(Deadline(time: next, key: id))
         }
-        store(state, for: id)
+        keys[id] = state.pending.isEmpty && state.engine.isEmpty ? nil : state
+        return suppress(fired, id: id, rule: rule)
+    }
+
+    /// The alerts of `fired` (in event-time order) that are not within the rule's `suppress`
+    /// period of the last alert emitted for the key.
+    private mutating func suppress(_ fired: [Fired], id: KeyID, rule: Rule) -> [JSON] {
+        guard let period = rule.suppressMillis else { return fired.map(\.alert) }
+        var alerts: [JSON] = []
+        for item in fired {
+            if let last = suppressions[id], item.time < last.until {
+                suppressedAlerts += 1
+                suppressedAlertsByRule[rule.id, default: 0] += 1
+                continue
+            }
+            // Kept until no alert at a time before `until` can still fire: the grace covers
+            // partials that were not final when the watermark passed `until`.
+            let until = item.time.addingClamped(period)
+            let suppression = Suppression(until: until, expiry: until.addingClamped(rule.graceMillis), offset: item.offset)
+            suppressions[id] = suppression
+            suppressionExpiries.push(Deadline(time: suppression.expiry, key: id))
+            alerts.append(item.alert)
+        }
         return alerts
     }
-
-    private mutating func evictExpired(_ id: KeyID, watermark: Int64) {
-        guard var state = keys[id], let window = rules[id.ruleID]?.window else { return }
-        let oldestBefore = state.window.first
-        let expired = state.window.prefix { $0.expiry(window) <= watermark }.count
-        state.removeOldest(expired)
-        if let oldest = state.window.first, oldest != oldestBefore {
-            expirations.push(Deadline(time: oldest.expiry(window), key: id))
-        }
-        store(state, for: id)
-    }
-
-    private mutating func store(_ state: SlidingWindowState, for id: KeyID) {
-        keys[id] = state.pending.isEmpty && state.window.isEmpty ? nil : state
-    }
 }
 
-/// A (rule, group key) pair.
-struct KeyID: Hashable, Comparable, Sendable {
-    let ruleID: String
-    let groupKey: String
-
-    static func < (lhs: KeyID, rhs: KeyID) -> Bool {
-        (lhs.ruleID, lhs.groupKey) < (rhs.ruleID, rhs.groupKey)
-    }
-}
-
-/// A partial held by the aggregator, ordered by (event time, event uid).
-struct Held: Comparable, Sendable {
-    let eventTime: Int64
-    let eventUID: String
+/// The last emitted alert of a key with `suppress`: later alerts before `until` are counted,
+/// not emitted. `offset` is the oldest partial behind that alert, retained so a rebuild fires
+/// it again (the same id) and so suppresses what it suppressed before.
+struct Suppression: Sendable {
+    let until: Int64
+    let expiry: Int64
     let offset: Int64
-    let context: JSON
-    /// The aggregated field's value; `nil` for `count` rules.
-    let value: AggregateValue?
-
-    static func < (lhs: Held, rhs: Held) -> Bool { (lhs.eventTime, lhs.eventUID) < (rhs.eventTime, rhs.eventUID) }
-    static func == (lhs: Held, rhs: Held) -> Bool { lhs.eventTime == rhs.eventTime && lhs.eventUID == rhs.eventUID }
-
-    /// The watermark at which no later partial can share a window with this one.
-    func expiry(_ window: WindowSpec) -> Int64 {
-        eventTime.addingClamped(window.sizeMillis).addingClamped(window.graceMillis)
-    }
 }
 
-/// The state of one key of a sliding window: partials waiting to become final, and the final
-/// ones within `size` of the newest, with the aggregate kept up to date as they come and go
-/// (a value → occurrences table for `distinct`, a running sum for `sum` and `avg`; `min` and
-/// `max` rescan the window, which the size bounds).
-struct SlidingWindowState: Sendable {
+/// The state of one (rule, group key): partials waiting to become final, and the engine
+/// they are applied to.
+struct KeyState: Sendable {
     let groupValues: [String: String]
-    let aggregate: WindowSpec.Aggregate
+    var engine: KeyEngine
     /// Sorted; not yet final.
     var pending: [Held] = []
-    /// Sorted; final, spanning less than the window size. Changed only through `append`,
-    /// `removeOldest` and `removeAll`, which keep the aggregate in step.
-    private(set) var window: [Held] = []
-    private var occurrences: [String: Int] = [:]
-    private var sum: Double = 0
+    /// The earliest engine deadline queued for the key, if any.
+    var scheduled: Int64?
 
-    init(groupValues: [String: String], aggregate: WindowSpec.Aggregate) {
+    init(groupValues: [String: String], engine: KeyEngine) {
         self.groupValues = groupValues
-        self.aggregate = aggregate
+        self.engine = engine
     }
 
     /// Inserts in order; `false` when an equal partial is already pending.
@@ -209,71 +230,48 @@ struct SlidingWindowState: Sendable {
         pending.insert(held, at: low)
         return true
     }
+}
 
-    /// The aggregate over the window; 0 for an empty window.
-    var value: Double {
-        switch aggregate {
-        case .count: Double(window.count)
-        case .distinct: Double(occurrences.count)
-        case .sum: sum
-        case .avg: window.isEmpty ? 0 : sum / Double(window.count)
-        case .min: window.lazy.compactMap { $0.value?.number }.min() ?? 0
-        case .max: window.lazy.compactMap { $0.value?.number }.max() ?? 0
-        }
+/// A (rule, group key) pair.
+struct KeyID: Hashable, Comparable, Sendable {
+    let ruleID: String
+    let groupKey: String
+
+    static func < (lhs: KeyID, rhs: KeyID) -> Bool {
+        (lhs.ruleID, lhs.groupKey) < (rhs.ruleID, rhs.groupKey)
+    }
+}
+
+/// A partial held by the aggregator, ordered by (event time, event uid, step).
+struct Held: Comparable, Sendable {
+    let eventTime: Int64
+    let eventUID: String
+    let offset: Int64
+    let context: JSON
+    /// The aggregated field's value; `nil` for `count` rules.
+    let value: AggregateValue?
+    /// The sequence or absence step; `nil` for window rules.
+    let step: Int?
+
+    init(eventTime: Int64, eventUID: String, offset: Int64, context: JSON, value: AggregateValue?, step: Int? = nil) {
+        self.eventTime = eventTime
+        self.eventUID = eventUID
+        self.offset = offset
+        self.context = context
+        self.value = value
+        self.step = step
     }
 
-    /// Adds one final partial; returns the alert when the aggregate meets the threshold, and
-    /// then starts over (one alert per burst).
-    mutating func apply(_ held: Held, rule: Rule, window spec: WindowSpec, key: KeyID) -> JSON? {
-        if window.last == held { return nil }
-        // Expired entries go before the new one comes, as eviction by the watermark would have
-        // removed them: the running sum sees the same operations in the same order whenever
-        // the watermark moved, so floating-point results do not depend on arrival order.
-        removeOldest(window.prefix { held.eventTime - $0.eventTime >= spec.sizeMillis }.count)
-        append(held)
-        let value = value
-        guard spec.threshold.isSatisfied(by: value) else { return nil }
-        let alert = AlertBuilder.window(
-            rule: rule, groupKey: key.groupKey, groupValues: groupValues,
-            windowStart: window.first!.eventTime, windowEnd: held.eventTime, count: window.count,
-            eventUIDs: window.prefix(AlertBuilder.maximumEventUIDs).map(\.eventUID), context: held.context,
-            aggregateValue: value)
-        removeAll()
-        return alert
+    static func < (lhs: Held, rhs: Held) -> Bool {
+        (lhs.eventTime, lhs.eventUID, lhs.step ?? -1) < (rhs.eventTime, rhs.eventUID, rhs.step ?? -1)
+    }
+    static func == (lhs: Held, rhs: Held) -> Bool {
+        lhs.eventTime == rhs.eventTime && lhs.eventUID == rhs.eventUID && lhs.step == rhs.step
     }
 
-    private mutating func append(_ held: Held) {
-        window.append(held)
-        switch aggregate {
-        case .count, .min, .max: break
-        case .distinct: occurrences[held.value?.text ?? "", default: 0] += 1
-        case .sum, .avg: sum += held.value?.number ?? 0
-        }
-    }
-
-    /// Drops the `count` oldest final partials.
-    mutating func removeOldest(_ count: Int) {
-        guard count > 0 else { return }
-        guard count < window.count else { return removeAll() }
-        switch aggregate {
-        case .count, .min, .max: break
-        case .distinct:
-            for held in window.prefix(count) {
-                let text = held.value?.text ?? ""
-                if let seen = occurrences[text], seen > 1 { occurrences[text] = seen - 1 } else { occurrences[text] = nil }
-            }
-        case .sum, .avg:
-            for held in window.prefix(count) { sum -= held.value?.number ?? 0 }
-        }
-        window.removeFirst(count)
-    }
-
-    /// Empties the window; the running sum restarts from exactly 0, so floating-point error
-    /// does not outlive a burst.
-    private mutating func removeAll() {
-        window.removeAll()
-        occurrences.removeAll()
-        sum = 0
+    /// The watermark at which no later partial can share a sliding window with this one.
+    func expiry(_ window: WindowSpec) -> Int64 {
+        eventTime.addingClamped(window.sizeMillis).addingClamped(window.graceMillis)
     }
 }
 

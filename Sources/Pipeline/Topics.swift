@@ -32,11 +32,14 @@ public struct Topics: Sendable, Equatable {
     public func specs(partitions: Int32 = 4, replicationFactor: Int32 = -1) -> [TopicSpec] {
         // retention.ms is set explicitly: some brokers report only configs given at creation.
         let week = ["retention.ms": "604800000"]
+        // The aggregate step commits no further than the oldest partial a rule still holds, and
+        // first_seen rules hold theirs for their look-back (30 days in the built-in pack).
+        let partialsRetention = ["retention.ms": String(35 * 24 * 3_600_000)]
         return [
             TopicSpec(name: raw, partitions: partitions, replicationFactor: replicationFactor, configs: week),
             TopicSpec(name: events, partitions: partitions, replicationFactor: replicationFactor, configs: week),
             TopicSpec(name: enriched, partitions: partitions, replicationFactor: replicationFactor, configs: week),
-            TopicSpec(name: detectPartials, partitions: partitions, replicationFactor: replicationFactor, configs: week),
+            TopicSpec(name: detectPartials, partitions: partitions, replicationFactor: replicationFactor, configs: partialsRetention),
             TopicSpec(name: alerts, partitions: partitions, replicationFactor: replicationFactor, configs: week),
             TopicSpec(name: commands, partitions: partitions, replicationFactor: replicationFactor, configs: week),
             TopicSpec(name: commandResults, partitions: partitions, replicationFactor: replicationFactor, configs: week),

@@ -90,14 +90,14 @@ public enum Offline {
 /// Offline detection: select and aggregate in one process, every window flushed at end of input.
 public struct OfflineDetector: StageProcessor {
     var select: DetectSelectProcessor
-    var aggregator: WindowAggregator
+    var aggregator: PartitionAggregator
     let topics: Topics
     var nextOffset: Int64 = 0
 
     /// A detector for `rules`.
     public init(rules: RuleSet, topics: Topics, metrics: MetricsRegistry) {
         select = DetectSelectProcessor(rules: rules, topics: topics, metrics: metrics)
-        aggregator = WindowAggregator(rules: rules)
+        aggregator = PartitionAggregator(rules: rules)
         self.topics = topics
     }
 

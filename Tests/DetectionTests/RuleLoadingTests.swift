@@ -74,7 +74,7 @@ struct RuleLoadingTests {
          10, .invalidRule, "threshold"),
         ("unreachable threshold", header + "match: {field: a, exists: true}\nwindow:\n  group_by: [a]\n  type: sliding\n  size: 5m\n  threshold: \"< 3\"\n",
          10, .invalidRule, "threshold"),
-        ("bad window type", header + "match: {field: a, exists: true}\nwindow:\n  group_by: [a]\n  type: tumbling\n  size: 5m\n  threshold: \">= 5\"\n",
+        ("bad window type", header + "match: {field: a, exists: true}\nwindow:\n  group_by: [a]\n  type: rolling\n  size: 5m\n  threshold: \">= 5\"\n",
          8, .invalidRule, "window type"),
         ("unknown aggregate", header + "match: {field: a, exists: true}\nwindow:\n  group_by: [a]\n  type: sliding\n  size: 5m\n  aggregate: median\n  threshold: \">= 5\"\n",
          10, .invalidRule, "unknown aggregate 'median'"),

@@ -77,3 +77,68 @@ struct DetectRun {
         if flush { alerts += aggregator.flush() }
     }
 }
+
+/// Runs events through select and then `instances` aggregators, each partial routed by a hash
+/// of its Kafka key as the partials topic's partitioner would; every aggregator is flushed at
+/// the end. The alerts are returned as sorted JSON texts, so runs can be compared as sets.
+struct PartitionedRun {
+    var alerts: [String] = []
+    var aggregators: [WindowAggregator]
+
+    init(rules: RuleSet, events: [JSON], instances: Int) {
+        let selector = RuleSelector(rules: rules)
+        aggregators = Array(repeating: WindowAggregator(rules: rules), count: instances)
+        var offsets = Array(repeating: Int64(0), count: instances)
+        var output: [JSON] = []
+        for event in events {
+            for selection in selector.select(event) {
+                switch selection {
+                case .alert(let alert): output.append(alert)
+                case .partial(let partial):
+                    let wire = try! Partial(json: JSON.parse(partial.json().serialized()))
+                    let index = Int(Self.fnv1a(wire.kafkaKey) % UInt64(instances))
+                    output += aggregators[index].add(wire, offset: offsets[index])
+                    offsets[index] += 1
+                }
+            }
+        }
+        for index in aggregators.indices { output += aggregators[index].flush() }
+        alerts = output.map(\.jsonText).sorted()
+    }
+
+    /// Late records over all instances.
+    var lateRecords: Int { aggregators.reduce(0) { $0 + $1.lateRecords } }
+
+    static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0100_0000_01B3
+        }
+        return hash
+    }
+}
+
+/// `events` (sorted by time) shuffled within consecutive blocks of `block` milliseconds, so
+/// no event arrives more than `block` behind the newest one before it.
+func shuffledWithinBlocks(_ events: [JSON], block: Int64, using generator: inout SeededGenerator) -> [JSON] {
+    var result: [JSON] = []
+    var current: [JSON] = []
+    var blockStart: Int64?
+    for event in events {
+        let time = OCSFEvent.time(event) ?? 0
+        if let start = blockStart, time - start >= block {
+            result += current.shuffled(using: &generator)
+            current = []
+            blockStart = time
+        }
+        if blockStart == nil { blockStart = time }
+        current.append(event)
+    }
+    return result + current.shuffled(using: &generator)
+}
+
+/// A rule set from one YAML rule.
+func rulesFrom(_ yaml: String) throws -> RuleSet {
+    try RuleSet(rules: RuleSet.parse(yaml: yaml, file: "t.yaml"))
+}

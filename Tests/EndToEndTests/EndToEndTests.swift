@@ -101,11 +101,11 @@ struct EndToEndTests {
             return events.count >= 2000
         }
         kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
+        while first.isRunning { usleep(20_000) }
         #expect(events.count < total, "the stage was killed mid-stream")
 
         let second = try Binaries.launch("vigil-ingest", [], environment: environment, log: log)
-        defer { if second.isRunning { second.terminate(); second.waitUntilExit() } }
+        defer { if second.isRunning { second.terminate(); while second.isRunning { usleep(20_000) } } }
         var uids = Set(events.compactMap { try? JSON.parse($0.value) }.compactMap(OCSFEvent.uid))
         let complete = await TestBroker.eventually(timeout: .seconds(120)) {
             let batch = (try? await watcher.poll(maxRecords: 5000, timeout: .milliseconds(200)).records) ?? []
@@ -145,7 +145,7 @@ struct EndToEndTests {
 
         // SIGTERM: the stage stops cleanly and leaves nothing processed uncommitted.
         second.terminate()
-        second.waitUntilExit()
+        while second.isRunning { usleep(20_000) }
         #expect(second.terminationStatus == 0)
         let probe = try KafkaConsumer(config: config, groupID: "vigil-ingest", logger: TestBroker.logger)
         let committed = try await probe.committed((0..<4).map { TopicPartition(topic: topics.raw, partition: $0) })
@@ -165,23 +165,26 @@ struct EndToEndTests {
         process.standardError = FileHandle(forWritingAtPath: log)
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        while process.isRunning { usleep(20_000) }
         #expect(process.terminationStatus == 0, "demo output:\n\(output)")
         let last = try #require(output.split(separator: "\n").last.map(String.init))
         let summary = try JSON.parse(last)
         #expect(summary["raw"] == 5)
         #expect(summary["events"] == 13)
         #expect(summary["enriched"] == 13)
-        #expect(summary["alerts"] == 2)
-        // Two dry-run notifications and, for the logging-disabled alert on ci-runner-1, a
-        // snapshot and a quarantine waiting for approval; the executor records all four.
-        #expect(summary["commands"] == 4)
-        #expect(summary["results"] == 4)
+        // Logging disabled, the console brute force, and the brute force followed by a success.
+        #expect(summary["alerts"] == 3)
+        // Three dry-run notifications and, for the logging-disabled alert on ci-runner-1, a
+        // snapshot and a quarantine waiting for approval; the executor records all five.
+        #expect(summary["commands"] == 5)
+        #expect(summary["results"] == 5)
         #expect(summary["dlq"] == 1)
         #expect(output.contains("RESULT   notify -> security-team: dry_run"))
         #expect(output.contains("RESULT   quarantine_instance -> i-0a1b2c3d4e5f60003: pending"))
         #expect(output.contains("aws.cloudtrail.logging_disabled"))
         #expect(output.contains("aws.console.bruteforce"))
-        #expect(output.contains("asset ci-runner-1"))
+        #expect(output.contains("aws.console.bruteforce_then_success"))
+        // Alerts carry what the inventory knows: owner, environment, exposure.
+        #expect(output.contains("asset ci-runner-1 (owner team-devex, staging, internet-exposed)"))
     }
 }

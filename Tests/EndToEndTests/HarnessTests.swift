@@ -20,9 +20,10 @@ struct HarnessTests {
         let summary = try JSON.parse(try #require(run.output.split(separator: "\n").last.map(String.init)))
         #expect(summary["ok"] == true)
         #expect(summary["services"] == ["ingest": 2, "enrich": 2, "detect": 2, "respond": 2])
-        #expect(summary["rules"] == ["aws.cloudtrail.logging_disabled", "aws.console.bruteforce"])
-        #expect(summary["distinct_alerts"] == 2)
-        #expect(summary["commands"] == 4)
+        #expect(summary["rules"] == ["aws.cloudtrail.logging_disabled", "aws.console.bruteforce",
+                                     "aws.console.bruteforce_then_success"])
+        #expect(summary["distinct_alerts"] == 3)
+        #expect(summary["commands"] == 5)
         #expect(summary["dlq"] == 1)
     }
 

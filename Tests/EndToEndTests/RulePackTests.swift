@@ -15,7 +15,8 @@ import Testing
         "aws.root.usage", "aws.iam.access_key_created", "aws.iam.policy_admin_attached", "aws.ec2.sg_open_to_world",
         "aws.s3.bucket_public", "aws.ec2.unapproved_image", "aws.console.bruteforce", "aws.cloudtrail.logging_disabled",
         "host.ssh.bruteforce", "fim.critical_file_changed", "vuln.critical_on_exposed_asset", "config.noncompliant",
-        "net.port_scan",
+        "net.port_scan", "aws.console.bruteforce_then_success", "host.ssh.bruteforce_then_success",
+        "aws.api.new_region", "aws.api.call_volume_anomaly", "net.egress_spike",
     ]
 
     static func loadPack() throws -> (RuleSet, [RuleFixture]) {

@@ -6,7 +6,7 @@ import Stages
 import TestSupport
 import Testing
 
-@Suite(.enabled(if: TestBroker.isAvailable), .timeLimit(.minutes(2)))
+@Suite(.enabled(if: TestBroker.isAvailable), .timeLimit(.minutes(6)))
 struct TopicStatusTests {
     @Test("describe: records per partition and the stage group's lag, before and after it commits")
     func lagOfTheIngestGroup() async throws {
