@@ -41,6 +41,8 @@ public struct Asset: Sendable, Equatable, Codable {
     public var securityGroups: [String]
     /// For access keys: the IAM user name that owns the key; for IAM users: the user name.
     public var user: String?
+    /// Open vulnerabilities reported by scanners (findings attach and resolve them).
+    public var vulnerabilities: [AssetVulnerability]
     /// When the inventory first saw the asset, epoch milliseconds.
     public var firstSeen: Int64?
     /// When the inventory last saw the asset, epoch milliseconds.
@@ -56,7 +58,7 @@ public struct Asset: Sendable, Equatable, Codable {
         internetExposed: Bool = false, protected: Bool = false, tags: [String: String] = [:],
         privateIPs: [String] = [], publicIPs: [String] = [], networkInterfaces: [String] = [],
         imageID: String? = nil, securityGroups: [String] = [], user: String? = nil,
-        firstSeen: Int64? = nil, lastSeen: Int64? = nil
+        vulnerabilities: [AssetVulnerability] = [], firstSeen: Int64? = nil, lastSeen: Int64? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -75,6 +77,7 @@ public struct Asset: Sendable, Equatable, Codable {
         self.imageID = imageID
         self.securityGroups = securityGroups
         self.user = user
+        self.vulnerabilities = vulnerabilities
         self.firstSeen = firstSeen
         self.lastSeen = lastSeen
     }
@@ -88,7 +91,7 @@ public struct Asset: Sendable, Equatable, Codable {
         case networkInterfaces = "network_interfaces"
         case imageID = "image_id"
         case securityGroups = "security_groups"
-        case user
+        case user, vulnerabilities
         case firstSeen = "first_seen"
         case lastSeen = "last_seen"
     }
@@ -114,6 +117,7 @@ public struct Asset: Sendable, Equatable, Codable {
             imageID: try c.decodeIfPresent(String.self, forKey: .imageID),
             securityGroups: try c.decodeIfPresent([String].self, forKey: .securityGroups) ?? [],
             user: try c.decodeIfPresent(String.self, forKey: .user),
+            vulnerabilities: try c.decodeIfPresent([AssetVulnerability].self, forKey: .vulnerabilities) ?? [],
             firstSeen: try c.decodeIfPresent(Int64.self, forKey: .firstSeen),
             lastSeen: try c.decodeIfPresent(Int64.self, forKey: .lastSeen)
         )
@@ -135,6 +139,7 @@ public struct Asset: Sendable, Equatable, Codable {
             ("environment", environment), ("criticality", criticality), ("image_id", imageID), ("user", user),
         ]
         for (key, value) in optionals { if let value { o[key] = .string(value) } }
+        if !vulnerabilities.isEmpty { o["vulnerabilities"] = .array(vulnerabilities.map(\.jsonValue)) }
         if let firstSeen { o["first_seen"] = .int(firstSeen) }
         if let lastSeen { o["last_seen"] = .int(lastSeen) }
         return .object(o)
@@ -193,6 +198,13 @@ public struct Asset: Sendable, Equatable, Codable {
             }
         default: throw InventoryError(code: "bad_field_type", column: "tags")
         }
+        var vulnerabilities: [AssetVulnerability] = []
+        switch o["vulnerabilities"] {
+        case nil, .null?: break
+        case .array(let items)?:
+            for item in items { vulnerabilities.append(try AssetVulnerability(json: item)) }
+        default: throw InventoryError(code: "bad_field_type", column: "vulnerabilities")
+        }
         guard let id = try text("id") else { throw InventoryError(code: "missing_field", column: "id") }
         guard let kind = try text("kind") else { throw InventoryError(code: "missing_field", column: "kind") }
         self.init(
@@ -203,7 +215,7 @@ public struct Asset: Sendable, Equatable, Codable {
             privateIPs: try list("private_ips"), publicIPs: try list("public_ips"),
             networkInterfaces: try list("network_interfaces"), imageID: try text("image_id"),
             securityGroups: try list("security_groups"), user: try text("user"),
-            firstSeen: try millis("first_seen"), lastSeen: try millis("last_seen")
+            vulnerabilities: vulnerabilities, firstSeen: try millis("first_seen"), lastSeen: try millis("last_seen")
         )
     }
 
@@ -214,6 +226,46 @@ public struct Asset: Sendable, Equatable, Codable {
         copy.firstSeen = nil
         copy.lastSeen = nil
         return copy
+    }
+}
+
+/// An open vulnerability on an asset, as a scanner finding reported it.
+public struct AssetVulnerability: Sendable, Equatable, Codable {
+    /// The CVE id, else the scanner's own identifier or title of the flaw.
+    public var id: String
+    /// `critical`, `high`, `medium`, `low`, `informational` or `unknown`.
+    public var severity: String
+    /// Whether the finding says a public exploit exists.
+    public var exploitable: Bool
+    /// The finding that reported it, so the finding's resolution removes it.
+    public var finding: String?
+    /// When it was first reported on this asset, epoch milliseconds.
+    public var since: Int64?
+
+    /// Makes a vulnerability entry.
+    public init(id: String, severity: String, exploitable: Bool = false, finding: String? = nil, since: Int64? = nil) {
+        self.id = id
+        self.severity = severity
+        self.exploitable = exploitable
+        self.finding = finding
+        self.since = since
+    }
+
+    /// As a JSON object; `nil` fields are left out.
+    public var jsonValue: JSON {
+        var o: [String: JSON] = ["id": .string(id), "severity": .string(severity), "exploitable": .bool(exploitable)]
+        if let finding { o["finding"] = .string(finding) }
+        if let since { o["since"] = .int(since) }
+        return .object(o)
+    }
+
+    /// Reads the form ``jsonValue`` writes.
+    public init(json: JSON) throws(InventoryError) {
+        guard let id = json["id"]?.stringValue, !id.isEmpty, let severity = json["severity"]?.stringValue else {
+            throw InventoryError(code: "bad_field_type", column: "vulnerabilities")
+        }
+        self.init(id: id, severity: severity, exploitable: json["exploitable"]?.boolValue ?? false,
+                  finding: json["finding"]?.stringValue, since: json["since"]?.intValue)
     }
 }
 

@@ -7,6 +7,14 @@ public enum AssetMatch: String, Sendable, CaseIterable {
     case instanceID = "instance_id"
     /// An instance id at the end of `actor.user.uid` (`AROA...:i-0abc...`, an instance-role session).
     case actorInstanceID = "actor_instance_id"
+    /// `actor.session.issuer`, the ARN of the IAM role an assumed-role session came from.
+    case roleARN = "role_arn"
+    /// `device.instance_uid` (flow logs v3+, findings).
+    case deviceInstanceID = "device_instance_id"
+    /// `device.interface_uid`, an ENI (flow logs).
+    case networkInterface = "network_interface"
+    /// Any other `resources[].uid` that is an asset id (a bucket, a security group, an ARN).
+    case resourceID = "resource_id"
     /// `actor.user.credential_uid`, an access key id.
     case accessKey = "access_key"
     /// `src_endpoint.ip`.
@@ -20,7 +28,7 @@ public enum AssetMatch: String, Sendable, CaseIterable {
 /// One lookup to try for an event: what to look up and how it will be reported.
 struct AssetCandidate: Sendable, Equatable {
     enum Key: Sendable, Hashable {
-        case id(String), accessKey(String), ip(String), userName(String)
+        case id(String), accessKey(String), ip(String), userName(String), networkInterface(String)
     }
     var key: Key
     var match: AssetMatch
@@ -69,6 +77,22 @@ public enum AssetJoin {
         if let name = nonEmpty(event.value(at: "actor.user.name")) {
             out.append(AssetCandidate(key: .userName(name), match: .userName))
         }
+        // After the original six, so an event enriched once (which then has `device` filled)
+        // is matched the same way when enriched again.
+        if let role = nonEmpty(event.value(at: "actor.session.issuer")) {
+            out.append(AssetCandidate(key: .id(role), match: .roleARN))
+        }
+        if let eni = nonEmpty(event.value(at: "device.interface_uid")) {
+            out.append(AssetCandidate(key: .networkInterface(eni), match: .networkInterface))
+        }
+        if let id = nonEmpty(event.value(at: "device.instance_uid")), isInstanceID(id) {
+            out.append(AssetCandidate(key: .id(id), match: .deviceInstanceID))
+        }
+        for resource in event["resources"]?.arrayValue ?? [] {
+            if let uid = nonEmpty(resource["uid"]), trailingInstanceID(uid) == nil {
+                out.append(AssetCandidate(key: .id(uid), match: .resourceID))
+            }
+        }
         return out
     }
 
@@ -92,17 +116,43 @@ public enum AssetJoin {
             ("user", asset.user),
         ]
         for (key, value) in optionals { if let value { o[key] = .string(value) } }
+        o["vulnerabilities"] = vulnerabilitySummary(asset.vulnerabilities)
         return .object(o)
+    }
+
+    /// The most vulnerability ids listed in `vigil.asset.vulnerabilities.critical_ids`.
+    public static let listedVulnerabilities = 10
+
+    /// `{open, critical, exploitable, critical_ids}`: counts of open vulnerabilities, and the
+    /// ids of the critical or exploitable ones (sorted, at most ``listedVulnerabilities``).
+    static func vulnerabilitySummary(_ vulnerabilities: [AssetVulnerability]) -> JSON {
+        let serious = vulnerabilities.filter { $0.severity == "critical" || $0.exploitable }
+        let ids = Array(Set(serious.map(\.id)).sorted().prefix(listedVulnerabilities))
+        return .object([
+            "open": .int(Int64(vulnerabilities.count)),
+            "critical": .int(Int64(vulnerabilities.filter { $0.severity == "critical" }.count)),
+            "exploitable": .int(Int64(vulnerabilities.filter(\.exploitable).count)),
+            "critical_ids": .array(ids.map(JSON.string)),
+        ])
     }
 
     /// Writes a found asset into the event: `vigil.asset`, `vigil.asset_status = "known"`,
     /// `vigil.asset_match`, and for an instance the OCSF `device` (filling only fields the
     /// event does not already have).
     public static func apply(_ asset: Asset, match: AssetMatch, to event: JSON) -> JSON {
+        apply(asset, summary: summary(asset), match: match, to: event)
+    }
+
+    /// ``apply(_:match:to:)`` with the asset's ``summary(_:)`` already made (the enricher
+    /// caches it with the asset).
+    static func apply(_ asset: Asset, summary: JSON, match: AssetMatch, to event: JSON) -> JSON {
         var out = event
-        out.set("vigil.asset", summary(asset))
-        out.set("vigil.asset_status", "known")
-        out.set("vigil.asset_match", .string(match.rawValue))
+        var vigil = out["vigil"]?.objectValue ?? [:]
+        out["vigil"] = nil  // so the object below is not shared and is updated in place
+        vigil["asset"] = summary
+        vigil["asset_status"] = "known"
+        vigil["asset_match"] = .string(match.rawValue)
+        out["vigil"] = .object(vigil)
         if asset.kind == "instance" {
             var device = out["device"]?.objectValue ?? [:]
             var fill: [String: JSON] = [
@@ -116,6 +166,30 @@ public enum AssetJoin {
             if let image = asset.imageID { fill["image"] = ["uid": .string(image)] }
             for (key, value) in fill where device[key] == nil { device[key] = value }
             out["device"] = .object(device)
+        }
+        // The OCSF resource the asset is: owner, criticality, labels and name where missing.
+        if case .array(var resources)? = out["resources"] {
+            for index in resources.indices {
+                guard case .object(var resource) = resources[index], let uid = resource["uid"]?.stringValue,
+                      uid == asset.id || trailingInstanceID(uid) == asset.id else { continue }
+                var fill: [String: JSON] = [:]
+                fill["name"] = asset.name.map(JSON.string)
+                fill["region"] = asset.region.map(JSON.string)
+                fill["criticality"] = asset.criticality.map(JSON.string)
+                if let owner = asset.owner { fill["owner"] = ["name": .string(owner)] }
+                if !asset.tags.isEmpty {
+                    fill["labels"] = .array(asset.tags.keys.sorted().map { .string("\($0):\(asset.tags[$0] ?? "")") })
+                }
+                for (key, value) in fill where resource[key] == nil { resource[key] = value }
+                resources[index] = .object(resource)
+            }
+            out["resources"] = .array(resources)
+        }
+        // The cloud the event happened in, when the event has a cloud object without these.
+        if case .object(var cloud)? = out["cloud"] {
+            if cloud["region"] == nil, let region = asset.region { cloud["region"] = .string(region) }
+            if cloud["account"] == nil, let account = asset.account { cloud["account"] = ["uid": .string(account)] }
+            out["cloud"] = .object(cloud)
         }
         return out
     }
@@ -131,14 +205,28 @@ public enum AssetJoin {
     }
 }
 
-/// Joins events with the asset inventory.
+/// Joins events with the asset inventory, as the inventory was at each event's time.
 ///
-/// A bounded in-memory cache sits in front of the store and remembers misses too; when it fills
-/// it is emptied whole. Call ``invalidate(assetID:)`` whenever the inventory changes an asset.
-/// Lookups use the current inventory, not the inventory as of the event's time.
+/// A bounded in-memory cache sits in front of the store. It holds each lookup key's whole
+/// timeline (which asset answered when, misses included), so events of any time are answered
+/// from memory; when it fills it is emptied whole. Call ``invalidate(asset:)`` whenever the
+/// inventory changes an asset. Events without a time are joined with the current inventory;
+/// events older than everything the inventory knows about an asset get its first version.
 public final class Enricher: Sendable {
+    /// A cached timeline with each span's `vigil.asset` summary made once.
+    private struct Cached {
+        var timeline: AssetTimeline
+        /// `summaries[i]` is the summary of `timeline.spans[i].asset`.
+        var summaries: [JSON?]
+
+        init(_ timeline: AssetTimeline) {
+            self.timeline = timeline
+            summaries = timeline.spans.map { $0.asset.map(AssetJoin.summary) }
+        }
+    }
+
     private struct State {
-        var cache: [AssetCandidate.Key: Asset?] = [:]
+        var cache: [AssetCandidate.Key: Cached] = [:]
         /// Bumped by every invalidation, so a lookup that raced one does not cache a stale answer.
         var generation: UInt64 = 0
         var known = 0
@@ -150,7 +238,7 @@ public final class Enricher: Sendable {
     private let capacity: Int
     private let state = Mutex(State())
 
-    /// An enricher over `store` whose cache holds at most `cacheCapacity` lookups (default 100,000).
+    /// An enricher over `store` whose cache holds at most `cacheCapacity` lookup keys (default 100,000).
     public init(store: InventoryStore, cacheCapacity: Int = 100_000) {
         self.store = store
         self.capacity = max(1, cacheCapacity)
@@ -161,12 +249,14 @@ public final class Enricher: Sendable {
     /// is not a JSON object is returned as it is and not counted.
     public func enrich(_ event: JSON) -> JSON {
         guard case .object = event else { return event }
+        let time = OCSFEvent.time(event)
         do {
             for candidate in AssetJoin.candidates(event) {
-                if let asset = try find(candidate.key) {
-                    state.withLock { $0.known += 1 }
-                    return AssetJoin.apply(asset, match: candidate.match, to: event)
-                }
+                guard let cached = try find(candidate.key), let index = cached.timeline.spanIndex(at: time),
+                      let asset = cached.timeline.spans[index].asset else { continue }
+                state.withLock { $0.known += 1 }
+                return AssetJoin.apply(asset, summary: cached.summaries[index] ?? AssetJoin.summary(asset), match: candidate.match,
+                                       to: event)
             }
             state.withLock { $0.unknown += 1 }
             return AssetJoin.mark(event, status: "unknown")
@@ -176,14 +266,26 @@ public final class Enricher: Sendable {
         }
     }
 
-    /// Forgets cached lookups that found this asset, and every cached miss (the asset may now
-    /// answer one of them).
+    /// Forgets every cached lookup this asset may answer, before or after its change: keys whose
+    /// timeline mentions it, its own id, addresses, key id and user names, and every cached miss.
+    public func invalidate(asset: Asset) {
+        var keys: Set<AssetCandidate.Key> = [.id(asset.id), .accessKey(asset.id), .networkInterface(asset.id)]
+        for ip in asset.privateIPs + asset.publicIPs { keys.insert(.ip(ip)) }
+        for eni in asset.networkInterfaces { keys.insert(.networkInterface(eni)) }
+        for name in [asset.user, asset.name, asset.id].compactMap({ $0 }) { keys.insert(.userName(name)) }
+        invalidate(id: asset.id, keys: keys)
+    }
+
+    /// Forgets cached lookups that found this asset id, and every cached miss.
     public func invalidate(assetID: String) {
+        invalidate(id: assetID, keys: [.id(assetID), .accessKey(assetID), .networkInterface(assetID), .userName(assetID)])
+    }
+
+    private func invalidate(id: String, keys: Set<AssetCandidate.Key>) {
         state.withLock { state in
             state.generation &+= 1
-            state.cache = state.cache.filter { _, value in
-                guard let asset = value else { return false }
-                return asset.id != assetID
+            state.cache = state.cache.filter { key, timeline in
+                !keys.contains(key) && !timeline.timeline.spans.isEmpty && !timeline.timeline.mentions(id)
             }
         }
     }
@@ -203,23 +305,25 @@ public final class Enricher: Sendable {
     /// Events whose lookup failed in the store.
     public var errorCount: Int { state.withLock { $0.errors } }
 
-    private func find(_ key: AssetCandidate.Key) throws(InventoryError) -> Asset? {
-        let (cached, generation) = state.withLock { ($0.cache[key], $0.generation) }
-        if let cached { return cached }
+    private func find(_ key: AssetCandidate.Key) throws(InventoryError) -> Cached? {
+        let (hit, generation) = state.withLock { ($0.cache[key], $0.generation) }
+        if let hit { return hit }
         // The store is read outside the lock so the lock is never held across I/O; two threads
         // missing the same key both read it, which is harmless.
-        let found: Asset?
+        let found: AssetTimeline
         switch key {
-        case .id(let id): found = try store.asset(id: id)
-        case .accessKey(let key): found = try store.lookup(accessKeyID: key)
-        case .ip(let ip): found = try store.lookup(ip: ip)
-        case .userName(let name): found = try store.lookup(userName: name)
+        case .id(let id): found = try store.timeline(id: id)
+        case .accessKey(let key): found = try store.timeline(accessKeyID: key)
+        case .ip(let ip): found = try store.timeline(ip: ip)
+        case .userName(let name): found = try store.timeline(userName: name)
+        case .networkInterface(let eni): found = try store.timeline(networkInterface: eni)
         }
+        let cached = Cached(found)
         state.withLock { state in
             guard state.generation == generation else { return }
             if state.cache.count >= capacity { state.cache.removeAll(keepingCapacity: true) }
-            state.cache[key] = .some(found)
+            state.cache[key] = cached
         }
-        return found
+        return cached
     }
 }

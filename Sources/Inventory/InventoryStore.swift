@@ -54,6 +54,57 @@ public struct AssetVersion: Sendable, Equatable {
     }
 }
 
+/// A stretch of time during which a lookup answers with one asset (or with none).
+public struct AssetSpan: Sendable, Equatable {
+    /// Start, epoch milliseconds, inclusive.
+    public var from: Int64
+    /// End, epoch milliseconds, exclusive; `nil` while current.
+    public var to: Int64?
+    /// The answer in that stretch; `nil` when nothing answered (deleted, not yet attached).
+    public var asset: Asset?
+
+    /// Makes a span.
+    public init(from: Int64, to: Int64?, asset: Asset?) {
+        self.from = from
+        self.to = to
+        self.asset = asset
+    }
+}
+
+/// What one lookup key answers with over time, oldest first, spans not overlapping.
+public struct AssetTimeline: Sendable, Equatable {
+    /// The spans, oldest first.
+    public var spans: [AssetSpan]
+
+    /// Makes a timeline.
+    public init(spans: [AssetSpan]) { self.spans = spans }
+
+    /// The asset at `time` (epoch ms); `nil` time means now (the open span). Before the first
+    /// span the first span answers when `extendingBack` (the default): an inventory imported
+    /// today still describes yesterday's events, since nothing older is known.
+    public func asset(at time: Int64?, extendingBack: Bool = true) -> Asset? {
+        spanIndex(at: time, extendingBack: extendingBack).flatMap { spans[$0].asset }
+    }
+
+    /// The index of the span that answers for `time` (see ``asset(at:extendingBack:)``).
+    public func spanIndex(at time: Int64?, extendingBack: Bool = true) -> Int? {
+        guard !spans.isEmpty else { return nil }
+        guard let time else { return spans[spans.count - 1].to == nil ? spans.count - 1 : nil }
+        if time < spans[0].from { return extendingBack ? 0 : nil }
+        // Binary search for the last span starting at or before `time`.
+        var low = 0, high = spans.count - 1
+        while low < high {
+            let mid = (low + high + 1) / 2
+            if spans[mid].from <= time { low = mid } else { high = mid - 1 }
+        }
+        if let to = spans[low].to, time >= to { return nil }
+        return low
+    }
+
+    /// Whether any span answers with this asset id.
+    public func mentions(_ id: String) -> Bool { spans.contains { $0.asset?.id == id } }
+}
+
 /// The SQLite asset inventory: current assets with their addresses indexed for lookups, and a
 /// version history so a question can be answered as of a past time.
 ///
@@ -124,6 +175,26 @@ public final class InventoryStore: Sendable {
                 CREATE UNIQUE INDEX asset_version_open ON asset_version(asset_id) WHERE valid_to IS NULL;
                 """)
         }
+        migrator.registerMigration("v2-vulnerabilities-address-history") { db in
+            try db.execute(sql: """
+                ALTER TABLE asset ADD COLUMN vulnerabilities TEXT NOT NULL DEFAULT '[]';
+                -- Which asset held an address when: [valid_from, valid_to), for lookups as of an event's time.
+                CREATE TABLE address_history (
+                    address TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    asset_id TEXT NOT NULL,
+                    asset_kind TEXT NOT NULL,
+                    valid_from INTEGER NOT NULL,
+                    valid_to INTEGER
+                );
+                CREATE INDEX address_history_address ON address_history(address, kind);
+                CREATE INDEX address_history_open ON address_history(asset_id) WHERE valid_to IS NULL;
+                INSERT INTO address_history (address, kind, asset_id, asset_kind, valid_from, valid_to)
+                    SELECT x.address, x.kind, x.asset_id, a.kind, v.valid_from, NULL
+                    FROM asset_address x JOIN asset a ON a.id = x.asset_id
+                    JOIN asset_version v ON v.asset_id = x.asset_id AND v.valid_to IS NULL;
+                """)
+        }
         return migrator
     }
 
@@ -132,45 +203,76 @@ public final class InventoryStore: Sendable {
     /// Inserts or replaces the asset as of `time` (epoch ms). A changed asset gets a new history
     /// version; an identical one only moves `last_seen`. `firstSeen`/`lastSeen` left `nil` are
     /// filled from the stored asset and `time`.
+    ///
+    /// Vulnerabilities come from findings, not from the sources that describe assets (imports,
+    /// syncs, Config items), so by default the stored asset keeps its open vulnerabilities.
+    /// `keepingVulnerabilities: false` stores the asset exactly as given: the form for findings
+    /// and for full asset states read back from the `inventory` topic.
     @discardableResult
-    public func upsert(_ asset: Asset, at time: Int64) throws(InventoryError) -> AssetChange {
-        try writing { db in try Self.apply(asset, at: time, db) }
+    public func upsert(_ asset: Asset, at time: Int64, keepingVulnerabilities: Bool = true) throws(InventoryError) -> AssetChange {
+        try writing { db in try Self.apply(asset, at: time, keepingVulnerabilities: keepingVulnerabilities, db) }
     }
 
     /// Upserts many assets in one transaction: all or none are stored.
     @discardableResult
     public func upsert(_ assets: [Asset], at time: Int64) throws(InventoryError) -> ImportSummary {
+        try upsertReporting(assets, at: time).summary
+    }
+
+    /// Upserts many assets in one transaction and says which of them changed the store (so
+    /// they can be published to other copies).
+    public func upsertReporting(_ assets: [Asset], at time: Int64) throws(InventoryError) -> (summary: ImportSummary, changed: [String]) {
         try writing { db in
             var summary = ImportSummary()
-            for asset in assets { summary.count(try Self.apply(asset, at: time, db)) }
-            return summary
+            var changed: [String] = []
+            for asset in assets {
+                let change = try Self.apply(asset, at: time, keepingVulnerabilities: true, db)
+                summary.count(change)
+                if change != .unchanged { changed.append(asset.id) }
+            }
+            return (summary, changed)
         }
     }
 
     /// Removes the asset as of `time`: it stops answering current lookups, and its history records
     /// the deletion. Deleting an absent asset does nothing.
-    public func delete(id: String, at time: Int64) throws(InventoryError) {
+    @discardableResult
+    public func delete(id: String, at time: Int64) throws(InventoryError) -> Bool {
         try writing { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM asset WHERE id = ?", arguments: [id]) == true else { return }
-            try Self.openVersion(id: id, from: time, body: nil, db)
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM asset WHERE id = ?", arguments: [id]) == true else { return false }
+            let effective = try Self.openVersion(id: id, from: time, body: nil, db)
+            try Self.closeAddresses(id: id, at: effective, db)
             try db.execute(sql: "DELETE FROM asset_address WHERE asset_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM asset WHERE id = ?", arguments: [id])
+            return true
         }
     }
 
     /// Imports an inventory CSV (header row required; see docs/inventory.md) as of `time`, in one
     /// transaction: a bad row fails the whole import, naming its line and column.
     public func importCSV(path: String, at time: Int64) throws(InventoryError) -> ImportSummary {
-        let rows = try InventoryCSV.assets(try Self.readFile(path))
-        return try upsert(rows.map(\.asset), at: time)
+        try upsert(try Self.csvAssets(path: path), at: time)
     }
 
     /// Imports a JSON array of asset objects with the CSV column names as keys, in one transaction:
     /// a bad item fails the whole import, naming its position and field.
     public func importJSON(path: String, at time: Int64) throws(InventoryError) -> ImportSummary {
+        try upsert(try Self.jsonAssets(path: path), at: time)
+    }
+
+    /// The assets of an import file: JSON (`.json`) or CSV (anything else), validated whole.
+    public static func readAssets(path: String) throws(InventoryError) -> [Asset] {
+        path.hasSuffix(".json") ? try jsonAssets(path: path) : try csvAssets(path: path)
+    }
+
+    static func csvAssets(path: String) throws(InventoryError) -> [Asset] {
+        try InventoryCSV.assets(try readFile(path)).map(\.asset)
+    }
+
+    static func jsonAssets(path: String) throws(InventoryError) -> [Asset] {
         let document: JSON
         do {
-            document = try JSON.parse(try Self.readFile(path))
+            document = try JSON.parse(try readFile(path))
         } catch let error as InventoryError {
             throw error
         } catch {
@@ -188,7 +290,7 @@ public final class InventoryStore: Sendable {
                 throw located
             }
         }
-        return try upsert(assets, at: time)
+        return assets
     }
 
     // MARK: - Reads
@@ -287,6 +389,91 @@ public final class InventoryStore: Sendable {
         }
     }
 
+    // MARK: - Timelines (lookups as of a time)
+
+    /// What the inventory says an id answers with over time: the asset's versions, oldest first,
+    /// with deletions as spans without an asset. Empty when the id was never stored.
+    public func timeline(id: String) throws(InventoryError) -> AssetTimeline {
+        try reading { db in AssetTimeline(spans: try Self.versions(id: id, db)) }
+    }
+
+    /// Which asset held this private or public IP over time (when several held it at once: an
+    /// instance first, then a network interface, then the smallest id), as that asset was then.
+    public func timeline(ip: String) throws(InventoryError) -> AssetTimeline {
+        try timeline(address: Self.normalizedAddress(ip), kinds: ["private_ip", "public_ip"])
+    }
+
+    /// Which asset was attached to this network interface id over time.
+    public func timeline(networkInterface: String) throws(InventoryError) -> AssetTimeline {
+        try timeline(address: Self.normalizedAddress(networkInterface), kinds: ["network_interface"])
+    }
+
+    /// The history of the access key with this id (`access_key` versions only).
+    public func timeline(accessKeyID: String) throws(InventoryError) -> AssetTimeline {
+        try reading { db in
+            AssetTimeline(spans: try Self.versions(id: accessKeyID, db).filter { $0.asset == nil || $0.asset?.kind == "access_key" })
+        }
+    }
+
+    /// The history of the IAM user the name or ARN answers with now (see ``lookup(userName:)``).
+    public func timeline(userName: String) throws(InventoryError) -> AssetTimeline {
+        guard let current = try lookup(userName: userName) else { return AssetTimeline(spans: []) }
+        return try timeline(id: current.id)
+    }
+
+    private func timeline(address: String, kinds: [String]) throws(InventoryError) -> AssetTimeline {
+        try reading { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT asset_id, asset_kind, valid_from, valid_to FROM address_history
+                WHERE address = ? AND kind IN (\(kinds.map { _ in "?" }.joined(separator: ",")))
+                """, arguments: StatementArguments([address] + kinds))
+            guard !rows.isEmpty else { return AssetTimeline(spans: []) }
+            struct Held { var id: String; var rank: Int; var from: Int64; var to: Int64? }
+            let held = rows.map { row -> Held in
+                let kind: String = row["asset_kind"]
+                let rank = kind == "instance" ? 0 : kind == "network_interface" ? 1 : 2
+                return Held(id: row["asset_id"], rank: rank, from: row["valid_from"], to: row["valid_to"])
+            }
+            var versions: [String: [AssetSpan]] = [:]
+            for id in Set(held.map(\.id)) { versions[id] = try Self.versions(id: id, db) }
+            var bounds = Set<Int64>()
+            for h in held {
+                bounds.insert(h.from)
+                if let to = h.to { bounds.insert(to) }
+            }
+            for spans in versions.values {
+                for span in spans {
+                    bounds.insert(span.from)
+                    if let to = span.to { bounds.insert(to) }
+                }
+            }
+            let sorted = bounds.sorted()
+            var spans: [AssetSpan] = []
+            for (index, start) in sorted.enumerated() {
+                let end = index + 1 < sorted.count ? sorted[index + 1] : nil
+                let holder = held.filter { $0.from <= start && ($0.to.map { start < $0 } ?? true) }
+                    .min { ($0.rank, $0.id) < ($1.rank, $1.id) }
+                let asset = holder.flatMap { h in AssetTimeline(spans: versions[h.id] ?? []).asset(at: start, extendingBack: false) }
+                if let last = spans.last, last.asset == asset {
+                    spans[spans.count - 1].to = end
+                } else if spans.isEmpty && asset == nil {
+                    continue  // before anything held the address
+                } else {
+                    spans.append(AssetSpan(from: start, to: end, asset: asset))
+                }
+            }
+            return AssetTimeline(spans: spans)
+        }
+    }
+
+    private static func versions(id: String, _ db: Database) throws -> [AssetSpan] {
+        try Row.fetchAll(db, sql: "SELECT valid_from, valid_to, body FROM asset_version WHERE asset_id = ? ORDER BY valid_from, seq",
+                         arguments: [id]).map { row in
+            let body: String? = row["body"]
+            return AssetSpan(from: row["valid_from"], to: row["valid_to"], asset: try body.map(asset(body:)))
+        }
+    }
+
     // MARK: - Internals
 
     private func lookup(address: String, kinds: [String]) throws(InventoryError) -> Asset? {
@@ -309,9 +496,11 @@ public final class InventoryStore: Sendable {
     }
 
     /// The upsert itself, inside the caller's write transaction.
-    private static func apply(_ incoming: Asset, at time: Int64, _ db: Database) throws -> AssetChange {
-        let current = try Row.fetchOne(db, sql: "SELECT * FROM asset WHERE id = ?", arguments: [incoming.id])
+    private static func apply(_ given: Asset, at time: Int64, keepingVulnerabilities: Bool, _ db: Database) throws -> AssetChange {
+        let current = try Row.fetchOne(db, sql: "SELECT * FROM asset WHERE id = ?", arguments: [given.id])
             .map(asset(row:))
+        var incoming = given
+        if keepingVulnerabilities, let current { incoming.vulnerabilities = current.vulnerabilities }
         var stored = incoming
         stored.lastSeen = max(incoming.lastSeen ?? time, current?.lastSeen ?? Int64.min)
         if let current, current.content == incoming.content {
@@ -319,55 +508,73 @@ public final class InventoryStore: Sendable {
             return .unchanged
         }
         stored.firstSeen = incoming.firstSeen ?? current?.firstSeen ?? time
-        try openVersion(id: stored.id, from: time, body: stored.jsonValue.jsonText, db)
+        let effective = try openVersion(id: stored.id, from: time, body: stored.jsonValue.jsonText, db)
         try db.execute(sql: """
             INSERT INTO asset (id, kind, account, region, name, owner, environment, criticality, internet_exposed,
                 protected, tags, private_ips, public_ips, network_interfaces, image_id, security_groups, user_name,
-                first_seen, last_seen)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                first_seen, last_seen, vulnerabilities)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, account = excluded.account, region = excluded.region,
                 name = excluded.name, owner = excluded.owner, environment = excluded.environment,
                 criticality = excluded.criticality, internet_exposed = excluded.internet_exposed,
                 protected = excluded.protected, tags = excluded.tags, private_ips = excluded.private_ips,
                 public_ips = excluded.public_ips, network_interfaces = excluded.network_interfaces,
                 image_id = excluded.image_id, security_groups = excluded.security_groups,
-                user_name = excluded.user_name, first_seen = excluded.first_seen, last_seen = excluded.last_seen
+                user_name = excluded.user_name, first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+                vulnerabilities = excluded.vulnerabilities
             """, arguments: [
                 stored.id, stored.kind, stored.account, stored.region, stored.name, stored.owner, stored.environment,
                 stored.criticality, stored.internetExposed, stored.protected,
                 JSON.object(stored.tags.mapValues { .string($0) }).jsonText,
                 listText(stored.privateIPs), listText(stored.publicIPs), listText(stored.networkInterfaces),
                 stored.imageID, listText(stored.securityGroups), stored.user, stored.firstSeen, stored.lastSeen,
+                JSON.array(stored.vulnerabilities.map(\.jsonValue)).jsonText,
             ])
         try db.execute(sql: "DELETE FROM asset_address WHERE asset_id = ?", arguments: [stored.id])
+        try closeAddresses(id: stored.id, at: effective, db)
         let addresses = stored.privateIPs.map { ($0, "private_ip") } + stored.publicIPs.map { ($0, "public_ip") }
             + stored.networkInterfaces.map { ($0, "network_interface") }
             + (stored.kind == "network_interface" ? [(stored.id, "network_interface")] : [])
         for (address, kind) in addresses {
             try db.execute(sql: "INSERT OR IGNORE INTO asset_address (address, kind, asset_id) VALUES (?, ?, ?)",
                            arguments: [normalizedAddress(address), kind, stored.id])
+            try db.execute(sql: """
+                INSERT INTO address_history (address, kind, asset_id, asset_kind, valid_from, valid_to) VALUES (?, ?, ?, ?, ?, NULL)
+                """, arguments: [normalizedAddress(address), kind, stored.id, stored.kind, effective])
         }
         return current == nil ? .inserted : .updated
+    }
+
+    /// Ends the asset's open address intervals at `time`; an interval that would be empty (it
+    /// opened at `time` or later) is removed.
+    private static func closeAddresses(id: String, at time: Int64, _ db: Database) throws {
+        try db.execute(sql: "DELETE FROM address_history WHERE asset_id = ? AND valid_to IS NULL AND valid_from >= ?",
+                       arguments: [id, time])
+        try db.execute(sql: "UPDATE address_history SET valid_to = ? WHERE asset_id = ? AND valid_to IS NULL",
+                       arguments: [time, id])
     }
 
     /// Closes the asset's open version and opens one from `time` with `body` (`nil`: deleted).
     /// A time earlier than the open version's start is moved up to it, and a version opening at the
     /// same instant as the open one replaces it, so intervals never overlap or run backwards.
-    private static func openVersion(id: String, from time: Int64, body: String?, _ db: Database) throws {
+    /// Returns the time the new version really starts at.
+    @discardableResult
+    private static func openVersion(id: String, from time: Int64, body: String?, _ db: Database) throws -> Int64 {
         if let open = try Row.fetchOne(db, sql: "SELECT seq, valid_from FROM asset_version WHERE asset_id = ? AND valid_to IS NULL",
                                        arguments: [id]) {
             let seq: Int64 = open["seq"]
             let openFrom: Int64 = open["valid_from"]
             if time <= openFrom {
                 try db.execute(sql: "UPDATE asset_version SET body = ? WHERE seq = ?", arguments: [body, seq])
-                return
+                return openFrom
             }
             try db.execute(sql: "UPDATE asset_version SET valid_to = ? WHERE seq = ?", arguments: [time, seq])
         } else if body == nil {
-            return
+            return time
         }
         try db.execute(sql: "INSERT INTO asset_version (asset_id, valid_from, valid_to, body) VALUES (?, ?, NULL, ?)",
                        arguments: [id, time, body])
+        return time
     }
 
     private static func asset(row: Row) throws -> Asset {
@@ -388,8 +595,16 @@ public final class InventoryStore: Sendable {
             privateIPs: try list("private_ips"), publicIPs: try list("public_ips"),
             networkInterfaces: try list("network_interfaces"), imageID: row["image_id"],
             securityGroups: try list("security_groups"), user: row["user_name"],
-            firstSeen: row["first_seen"], lastSeen: row["last_seen"]
+            vulnerabilities: try vulnerabilities(row), firstSeen: row["first_seen"], lastSeen: row["last_seen"]
         )
+    }
+
+    private static func vulnerabilities(_ row: Row) throws -> [AssetVulnerability] {
+        let text: String = row["vulnerabilities"]
+        guard let items = (try? JSON.parse(text))?.arrayValue else { throw InventoryError(code: "corrupt_record", column: "vulnerabilities") }
+        var out: [AssetVulnerability] = []
+        for item in items { out.append(try AssetVulnerability(json: item)) }
+        return out
     }
 
     private static func asset(body: String) throws -> Asset {

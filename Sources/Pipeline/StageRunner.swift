@@ -109,10 +109,15 @@ public final class StageRunner: Service, Sendable {
     private let stopRequested = Atomic<Bool>(false)
     /// Throughput bookkeeping: inputs processed, first input seen, last batch delivered.
     public let stats = Mutex<RunnerStats>(RunnerStats())
+    /// Work that must finish before the runner joins its group (enrich loads the inventory
+    /// topic); the stage is alive but not ready meanwhile.
+    let prepare: (@Sendable () async throws -> Void)?
 
-    /// A runner consuming `inputTopics` in `config.groupID`.
+    /// A runner consuming `inputTopics` in `config.groupID`, after `prepare` (if any) has run.
     public init(config: StageConfig, inputTopics: [String], processor: any StageProcessor,
-                metrics: MetricsRegistry, health: HealthState, logger: Logger) {
+                metrics: MetricsRegistry, health: HealthState, logger: Logger,
+                prepare: (@Sendable () async throws -> Void)? = nil) {
+        self.prepare = prepare
         self.config = config
         self.inputTopics = inputTopics
         self.processor = Mutex(processor)
@@ -128,6 +133,13 @@ public final class StageRunner: Service, Sendable {
     public func run() async throws {
         guard var processor = self.processor.withLock({ $0.take() }) else {
             throw ConfigError("a StageRunner can run only once")
+        }
+        if let prepare {
+            health.markNotReady("preparing")
+            do { try await prepare() } catch {
+                health.markDead("\(error)")
+                throw error
+            }
         }
         let consumer = try KafkaConsumer(config: config.kafka, groupID: config.groupID, logger: logger,
                                          rebalanceListener: listener)

@@ -11,13 +11,13 @@ public enum AWSAssetMapping {
     public static let kinds = ["instance", "security_group", "iam_user", "access_key"]
 
     /// Tag keys read for ``Asset/owner``, first present wins.
-    public static let ownerTags = ["owner", "Owner"]
+    public static let ownerTags = AssetTags.owner
     /// Tag keys read for ``Asset/environment``, first present wins.
-    public static let environmentTags = ["environment", "env", "Environment"]
+    public static let environmentTags = AssetTags.environment
     /// Tag keys read for ``Asset/criticality``, first present wins.
-    public static let criticalityTags = ["criticality", "Criticality"]
+    public static let criticalityTags = AssetTags.criticality
     /// The tag that marks an asset as protected from automated response (value `true`, any case).
-    public static let protectedTag = "vigil:protected"
+    public static let protectedTag = AssetTags.protected
 
     /// An instance. Internet exposure is "has a public IPv4 address": it is what EC2 reports
     /// directly, and security-group and route-table reachability are not evaluated.
@@ -51,20 +51,10 @@ public enum AWSAssetMapping {
         Asset(id: key.accessKeyID, kind: "access_key", account: account, user: key.userName.isEmpty ? nil : key.userName)
     }
 
-    /// Fills name (`Name` tag), owner, environment, criticality (only `low`/`medium`/`high`/
-    /// `critical`, any case; other values are ignored), protected and tags from provider tags.
+    /// Fills name (`Name` tag), owner, environment, criticality, protected and tags from provider
+    /// tags (see ``AssetTags``).
     static func tagged(_ base: Asset, _ tags: [String: String]) -> Asset {
-        var asset = base
-        func first(_ keys: [String]) -> String? {
-            keys.lazy.compactMap { tags[$0]?.trimmingSpaces }.first { !$0.isEmpty }
-        }
-        asset.tags = tags
-        asset.name = first(["Name"])
-        asset.owner = first(ownerTags)
-        asset.environment = first(environmentTags)
-        asset.criticality = first(criticalityTags).map { $0.lowercased() }.flatMap { Asset.criticalities.contains($0) ? $0 : nil }
-        asset.protected = tags[protectedTag]?.trimmingSpaces.lowercased() == "true"
-        return asset
+        AssetTags.apply(tags, to: base)
     }
 
     /// Whether the sync owns `asset` in this scope: one of ``kinds``, in `account`, and for the
@@ -78,14 +68,6 @@ public enum AWSAssetMapping {
     }
 }
 
-extension String {
-    fileprivate var trimmingSpaces: String {
-        var text = Substring(self)
-        while let first = text.first, first.isWhitespace { text.removeFirst() }
-        while let last = text.last, last.isWhitespace { text.removeLast() }
-        return String(text)
-    }
-}
 
 /// What one sync did, per asset kind.
 public struct InventorySyncSummary: Sendable, Equatable {
@@ -118,6 +100,8 @@ public struct InventorySyncSummary: Sendable, Equatable {
     public var region: String
     /// Counts by kind, for every kind in ``AWSAssetMapping/kinds``.
     public var kinds: [String: Counts]
+    /// The changes the sync made to the store, as full asset states, for the `inventory` topic.
+    public var changes: [InventoryChange] = []
 
     /// Makes a summary.
     public init(account: String, region: String, kinds: [String: Counts] = [:]) {
@@ -209,12 +193,16 @@ public enum InventorySync {
                 summary.kinds[asset.kind]?.inserted += 1
             }
         }
-        _ = try store.upsert(assets, at: time)
+        let changed = try store.upsertReporting(assets, at: time).changed
+        for id in changed {
+            if let stored = try store.asset(id: id) { summary.changes.append(InventoryChange(.upsert(stored), time: time, source: "sync")) }
+        }
         let listed = Set(assets.map(\.id))
         for asset in current.values.sorted(by: { $0.id < $1.id })
         where AWSAssetMapping.isOwned(asset, account: snapshot.account, region: snapshot.region) && !listed.contains(asset.id) {
             try store.delete(id: asset.id, at: time)
             summary.kinds[asset.kind, default: .init()].deleted += 1
+            summary.changes.append(InventoryChange(.delete(id: asset.id), time: time, source: "sync"))
         }
         return summary
     }
@@ -230,6 +218,7 @@ public enum InventorySync {
         var a = a, b = b
         a.firstSeen = nil; a.lastSeen = nil
         b.firstSeen = nil; b.lastSeen = nil
+        b.vulnerabilities = a.vulnerabilities  // kept by the upsert: findings own them
         return a == b
     }
 }

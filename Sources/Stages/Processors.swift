@@ -68,32 +68,6 @@ public struct IngestProcessor: StageProcessor {
     }
 }
 
-/// vigil-enrich: events joined with the asset inventory.
-public struct EnrichProcessor: StageProcessor {
-    let enricher: Enricher
-    let topics: Topics
-    let metrics: MetricsRegistry
-
-    /// An enrich transform writing to `topics.enriched`.
-    public init(enricher: Enricher, topics: Topics, metrics: MetricsRegistry) {
-        self.enricher = enricher
-        self.topics = topics
-        self.metrics = metrics
-    }
-
-    public mutating func process(_ record: ConsumedRecord) -> StageOutput {
-        switch parseObject(record, what: "event") {
-        case .failure(let letter): return StageOutput(deadLetters: [letter])
-        case .success(let event):
-            let enriched = enricher.enrich(event)
-            let status = enriched.value(at: "vigil.asset_status")?.stringValue ?? "unknown"
-            metrics.increment("vigil_enrich_assets_total", labels: ["status": status],
-                              help: "Enriched events by asset status (known, unknown, error).")
-            return StageOutput(records: [eventRecord(enriched, topic: topics.enriched, headers: record.headers)])
-        }
-    }
-}
-
 /// vigil-detect, select step: single-event rules alert directly; window rules emit partial
 /// records keyed by (rule, group) so the aggregate step owns each group whatever copy selected it.
 public struct DetectSelectProcessor: StageProcessor {
@@ -135,7 +109,8 @@ func alertRecord(_ alert: JSON, topics: Topics) -> OutgoingRecord {
                    timestamp: OCSFEvent.time(alert))
 }
 
-/// vigil-detect, aggregate step: event-time windows per partition of the partials topic.
+/// vigil-detect, aggregate step: event-time windows, sequences and absences per partition of
+/// the partials topic.
 ///
 /// Window state is partition-local. The runner never commits past the oldest partial still
 /// held in a window (`retainedOffset`), so after a crash or a rebalance the new owner re-reads
@@ -147,7 +122,7 @@ public struct DetectAggregateProcessor: StageProcessor {
     /// Live mode: a partition idle this long has its watermark moved to the wall clock.
     /// `nil` (replay, offline) never does.
     let idleAdvanceMillis: Int64?
-    var aggregators: [TopicPartition: WindowAggregator] = [:]
+    var aggregators: [TopicPartition: PartitionAggregator] = [:]
     var lastActivity: [TopicPartition: Int64] = [:]
 
     /// An aggregate transform for `rules`.
@@ -168,8 +143,9 @@ public struct DetectAggregateProcessor: StageProcessor {
         } catch {
             return StageOutput(deadLetters: [DeadLetter(code: "invalid_partial", reason: "\(error)")])
         }
-        var aggregator = aggregators[tp] ?? WindowAggregator(rules: rules)
-        let before = (late: aggregator.lateRecords, unknown: aggregator.unknownRuleRecords, valueless: aggregator.valuelessRecords)
+        var aggregator = aggregators[tp] ?? PartitionAggregator(rules: rules)
+        let before = (late: aggregator.lateRecords, unknown: aggregator.unknownRuleRecords, valueless: aggregator.valuelessRecords,
+                      suppressed: aggregator.suppressedAlerts, suppressedByRule: aggregator.suppressedAlertsByRule)
         let alerts = aggregator.add(partial, offset: record.offset)
         if aggregator.lateRecords > before.late {
             metrics.increment("vigil_detect_late_records_total", labels: ["rule": partial.ruleID],
@@ -181,7 +157,10 @@ public struct DetectAggregateProcessor: StageProcessor {
         }
         if aggregator.valuelessRecords > before.valueless {
             metrics.increment("vigil_detect_valueless_partials_total", labels: ["rule": partial.ruleID],
-                              help: "Partials without the value their rule's aggregate needs (an older select step), not counted.")
+                              help: "Partials without the value (or sequence step) their rule needs (an older select step), not counted.")
+        }
+        if aggregator.suppressedAlerts > before.suppressed {
+            countSuppressed(before: before.suppressedByRule, after: aggregator.suppressedAlertsByRule)
         }
         aggregators[tp] = aggregator
         lastActivity[tp] = wallClockMillis()
@@ -193,12 +172,22 @@ public struct DetectAggregateProcessor: StageProcessor {
     public mutating func idle(now: Int64) -> StageOutput {
         guard let idleAdvanceMillis else { return .empty }
         var output = StageOutput()
-        for (tp, var aggregator) in aggregators where now - (lastActivity[tp] ?? now) >= idleAdvanceMillis && aggregator.openKeys > 0 {
-            let alerts = aggregator.advanceWatermark(to: now - aggregator.latenessMillis)
+        for (tp, var aggregator) in aggregators where now - (lastActivity[tp] ?? now) >= idleAdvanceMillis && aggregator.holdsState {
+            let suppressed = aggregator.suppressedAlertsByRule
+            let alerts = aggregator.advanceIdle(now: now)
+            countSuppressed(before: suppressed, after: aggregator.suppressedAlertsByRule)
             aggregators[tp] = aggregator
             output.records += alerts.map { counted(alertRecord($0, topics: topics), $0) }
         }
         return output
+    }
+
+    /// Counts the alerts suppressed between two readings of `suppressedAlertsByRule`.
+    private func countSuppressed(before: [String: Int], after: [String: Int]) {
+        for (rule, count) in after where count > before[rule] ?? 0 {
+            metrics.increment("vigil_detect_suppressed_alerts_total", by: Double(count - (before[rule] ?? 0)), labels: ["rule": rule],
+                              help: "Alerts not emitted because their rule's suppress period for the group key was running.")
+        }
     }
 
     private func counted(_ record: OutgoingRecord, _ alert: JSON) -> OutgoingRecord {

@@ -45,15 +45,15 @@ public struct StageOptions: ParsableArguments {
 /// Runs stage runners and the metrics endpoint in one service group, graceful on SIGTERM/SIGINT.
 public enum StageLauncher {
     /// Runs until a signal arrives or a runner stops (then the others stop too).
-    public static func run(config: StageConfig, runners: [StageRunner], metrics: MetricsRegistry, health: HealthState,
-                           logger: Logger) async throws {
+    public static func run(config: StageConfig, runners: [StageRunner], services extra: [any Service] = [],
+                           metrics: MetricsRegistry, health: HealthState, logger: Logger) async throws {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if config.metricsPort > 0 {
             services.append(.init(service: MetricsServer(host: config.metricsHost, port: config.metricsPort, metrics: metrics,
                                                          health: health, logger: logger)))
         }
-        for runner in runners {
-            services.append(.init(service: runner, successTerminationBehavior: .gracefullyShutdownGroup,
+        for service in runners as [any Service] + extra {
+            services.append(.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
                                   failureTerminationBehavior: .gracefullyShutdownGroup))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -73,6 +73,17 @@ extension InventoryStore {
     /// Imports a JSON file (`.json`) or a CSV file (anything else).
     public func importFile(path: String, at time: Int64) throws(InventoryError) -> ImportSummary {
         path.hasSuffix(".json") ? try importJSON(path: path, at: time) : try importCSV(path: path, at: time)
+    }
+
+    /// Imports a file like ``importFile(path:at:)`` and returns the changes it made, as full
+    /// asset states for the `inventory` topic.
+    public func importChanges(path: String, at time: Int64) throws(InventoryError) -> [InventoryChange] {
+        let assets = try Self.readAssets(path: path)
+        var changes: [InventoryChange] = []
+        for id in try upsertReporting(assets, at: time).changed {
+            if let stored = try asset(id: id) { changes.append(InventoryChange(.upsert(stored), time: time, source: "import")) }
+        }
+        return changes
     }
 }
 
@@ -148,16 +159,23 @@ public struct EnrichCommand: AsyncParsableCommand {
         let config = try options.load(stage: "vigil-enrich")
         let logger = StageLauncher.bootstrapLogging(config)
         let store = try InventoryStore(path: inventory ?? config.settings["inventory"] ?? "vigil-inventory.sqlite")
-        if let importFile {
-            let summary = try store.importFile(path: importFile, at: wallClockMillis())
-            logger.info("inventory imported", metadata: ["imported": "\(summary.imported)", "updated": "\(summary.updated)"])
-        }
+        let enricher = Enricher(store: store)
         let metrics = MetricsRegistry()
         let health = HealthState()
+        if let importFile {
+            // Imported here and published, so every other copy gets the same assets.
+            let changes = try store.importChanges(path: importFile, at: wallClockMillis())
+            try await InventoryPublisher.publish(changes, kafka: config.kafka, topics: config.topics, logger: logger)
+            logger.info("inventory imported", metadata: ["changed": "\(changes.count)"])
+        }
+        let follower = try InventoryFollower(kafka: config.kafka, topics: config.topics, store: store, enricher: enricher,
+                                             metrics: metrics, logger: logger)
         let runner = StageRunner(config: config, inputTopics: [config.topics.events],
-                                 processor: EnrichProcessor(enricher: Enricher(store: store), topics: config.topics, metrics: metrics),
-                                 metrics: metrics, health: health, logger: logger)
-        try await StageLauncher.run(config: config, runners: [runner], metrics: metrics, health: health, logger: logger)
+                                 processor: EnrichProcessor(enricher: enricher, store: store, topics: config.topics, metrics: metrics),
+                                 metrics: metrics, health: health, logger: logger,
+                                 prepare: { try await follower.waitUntilLoaded() })
+        try await StageLauncher.run(config: config, runners: [runner], services: [follower], metrics: metrics, health: health,
+                                    logger: logger)
     }
 }
 

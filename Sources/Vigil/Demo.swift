@@ -156,11 +156,17 @@ struct Demo: AsyncParsableCommand {
             let rule = value.value(at: "vigil.rule.id")?.stringValue ?? "?"
             let title = value.value(at: "finding_info.title")?.stringValue ?? ""
             let asset = value.value(at: "vigil.asset.name")?.stringValue
-            let owner = value.value(at: "vigil.asset.owner")?.stringValue
+            var facts: [String] = []
+            if let owner = value.value(at: "vigil.asset.owner")?.stringValue { facts.append("owner \(owner)") }
+            if let environment = value.value(at: "vigil.asset.environment")?.stringValue { facts.append(environment) }
+            if let exposed = value.value(at: "vigil.asset.internet_exposed")?.boolValue { facts.append(exposed ? "internet-exposed" : "internal") }
+            if let critical = value.value(at: "vigil.asset.vulnerabilities.critical")?.intValue, critical > 0 {
+                facts.append("\(critical) critical CVEs")
+            }
             let actor = value.value(at: "actor.user.name")?.stringValue ?? value.value(at: "vigil.group_key")?.stringValue ?? "?"
             var line = "ALERT    [\(severity)] \(rule): \(title) | actor \(actor)"
             if let count = value.value(at: "vigil.count")?.intValue { line += " | \(count) events" }
-            if let asset { line += " | asset \(asset)" + (owner.map { " (owner \($0))" } ?? "") }
+            if let asset { line += " | asset \(asset)" + (facts.isEmpty ? "" : " (\(facts.joined(separator: ", ")))") }
             emit(line)
         case topics.commands:
             let action = value["action"]?.stringValue ?? "?"

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Inventory
 import OCSF
+import Pipeline
 import Stages
 
 /// `vigil inventory`: import, read and sync the asset inventory.
@@ -30,6 +31,21 @@ struct InventoryOptions: ParsableArguments {
     func open() throws -> InventoryStore { try InventoryStore(path: inventory) }
 }
 
+/// Publishing local inventory changes to `<prefix>inventory`, for the running enrich copies.
+struct PublishOptions: ParsableArguments {
+    @Flag(help: "Also publish every changed asset to <prefix>inventory, so running vigil-enrich copies get it.")
+    var publish = false
+    @OptionGroup var kafka: KafkaOptions
+
+    /// Publishes `changes` when asked to; returns a note for the summary line.
+    func publish(_ changes: [InventoryChange]) async throws -> String {
+        guard publish else { return "" }
+        let sent = try await InventoryPublisher.publish(changes, kafka: kafka.kafkaConfig(clientID: "vigil-inventory"),
+                                                        topics: kafka.topics, logger: cliLogger("vigil.inventory"))
+        return "; published \(sent) to \(kafka.topics.inventory)"
+    }
+}
+
 struct InventoryImport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
@@ -40,13 +56,21 @@ struct InventoryImport: AsyncParsableCommand {
             Examples:
               vigil inventory import samples/inventory.csv --inventory inv.sqlite
               vigil inventory import assets.json
+              vigil inventory import assets.json --publish --brokers kafka-1:9092   # running enrich copies get it too
             """)
     @Argument(help: "The CSV or JSON file.") var file: String
     @OptionGroup var options: InventoryOptions
+    @OptionGroup var publishing: PublishOptions
 
     func run() async throws {
-        let summary = try options.open().importFile(path: file, at: wallClockMillis())
-        print("imported \(summary.imported), updated \(summary.updated), unchanged \(summary.unchanged) into \(options.inventory)")
+        let store = try options.open()
+        let time = wallClockMillis()
+        let before = Set(try store.all().map(\.id))
+        let changes = try store.importChanges(path: file, at: time)
+        let listed = try InventoryStore.readAssets(path: file).count
+        let imported = changes.filter { !before.contains($0.assetID) }.count
+        let note = try await publishing.publish(changes)
+        print("imported \(imported), updated \(changes.count - imported), unchanged \(listed - changes.count) into \(options.inventory)\(note)")
     }
 }
 
@@ -188,8 +212,10 @@ struct InventorySyncAWS: AsyncParsableCommand {
               vigil inventory sync aws --region eu-west-1 --inventory /var/lib/vigil/inventory.sqlite
               vigil inventory sync aws --aws-endpoint http://127.0.0.1:5000 --region us-east-1    # moto
               vigil inventory sync aws --json
+              vigil inventory sync aws --publish --brokers kafka-1:9092    # running enrich copies get the changes
             """)
     @OptionGroup var options: InventoryOptions
+    @OptionGroup var publishing: PublishOptions
     @Option(help: "AWS endpoint override, e.g. a local moto server (or VIGIL_AWS_ENDPOINT).") var awsEndpoint: String?
     @Option(help: "AWS region for EC2 (or AWS_REGION / AWS_DEFAULT_REGION; default us-east-1).") var region: String?
     @Option(help: "The account id to attribute assets to, instead of asking STS.") var account: String?
@@ -208,16 +234,18 @@ struct InventorySyncAWS: AsyncParsableCommand {
         let client = try AWSClient.fromEnvironment(environment)
         let store = try options.open()
         let summary = try await InventorySync.sync(client: client, store: store, at: wallClockMillis(), account: account)
+        let note = try await publishing.publish(summary.changes)
         if json {
             var kinds: [String: JSON] = [:]
             for (kind, c) in summary.kinds {
                 kinds[kind] = ["listed": .int(Int64(c.listed)), "inserted": .int(Int64(c.inserted)), "updated": .int(Int64(c.updated)),
                                "unchanged": .int(Int64(c.unchanged)), "deleted": .int(Int64(c.deleted))]
             }
-            let object: JSON = ["account": .string(summary.account), "region": .string(summary.region), "kinds": .object(kinds)]
+            var object: JSON = ["account": .string(summary.account), "region": .string(summary.region), "kinds": .object(kinds)]
+            if publishing.publish { object["published"] = .int(Int64(summary.changes.count)) }
             print(object.jsonText)
         } else {
-            print("synced account \(summary.account), region \(summary.region) into \(options.inventory)")
+            print("synced account \(summary.account), region \(summary.region) into \(options.inventory)\(note)")
             for line in summary.lines { print("  " + line) }
         }
     }

@@ -109,9 +109,18 @@ struct AWSAssetMappingTests {
         #expect(summary["iam_user"] == .init(listed: 1, inserted: 1))
         #expect(summary["access_key"] == .init(listed: 1, inserted: 1))
         #expect(try store.asset(id: "i-2") == nil)  // terminated: never inserted
+        // What `--publish` sends: the stored state of every asset the sync changed.
+        #expect(Set(summary.changes.map(\.assetID)) == ["i-1", "sg-1", "arn:aws:iam::\(account):user/alice", "AKIA1"])
+        #expect(summary.changes.allSatisfy { $0.time == 2_000 && $0.source == "sync" })
+        if case .upsert(let stored)? = summary.changes.first(where: { $0.assetID == "i-1" })?.operation {
+            #expect(stored == (try store.asset(id: "i-1")))
+        } else {
+            Issue.record("no upsert for i-1")
+        }
 
         summary = try InventorySync.apply(snapshot, to: store, at: 3_000)
         for kind in AWSAssetMapping.kinds { #expect(summary[kind] == .init(listed: 1, unchanged: 1)) }
+        #expect(summary.changes.isEmpty)
         #expect(try store.history(id: "i-1").count == 1)
 
         snapshot.instances[0].tags["owner"] = "b"
@@ -119,6 +128,8 @@ struct AWSAssetMappingTests {
         summary = try InventorySync.apply(snapshot, to: store, at: 4_000)
         #expect(summary["instance"] == .init(listed: 1, updated: 1))
         #expect(summary["access_key"] == .init(listed: 0, deleted: 1))
+        #expect(summary.changes.map(\.assetID).sorted() == ["AKIA1", "i-1"])
+        #expect(summary.changes.contains(InventoryChange(.delete(id: "AKIA1"), time: 4_000, source: "sync")))
         #expect(try store.asset(id: "i-1")?.owner == "b")
         #expect(try store.asset(id: "AKIA1") == nil)
         #expect(try store.asset(id: "AKIA1", at: 3_500)?.user == "alice")
