@@ -29,7 +29,7 @@ struct VigilCommand: AsyncParsableCommand {
             """,
         subcommands: [Demo.self, Broker.self, Topics_.self, Ship.self, NormalizeCommand.self, EnrichOffline.self,
                       DetectOffline.self, RespondOffline.self, Approve.self, Reject.self, Revert.self, LedgerCommand.self, Harness.self,
-                      InventoryCommand.self, Passthrough.self, RulesCommand.self])
+                      InventoryCommand.self, Passthrough.self, RulesCommand.self, ReplayCommand.self, DLQCommand.self])
 }
 
 /// Options for commands that talk to Kafka.
@@ -208,7 +208,7 @@ struct EnrichOffline: AsyncParsableCommand {
             _ = try store.importFile(path: importFile, at: wallClockMillis())
         }
         let topics = Topics()
-        var processor = EnrichProcessor(enricher: Enricher(store: store), topics: topics, metrics: MetricsRegistry())
+        var processor = EnrichProcessor(enricher: Enricher(store: store), store: store, topics: topics, metrics: MetricsRegistry())
         let (_, dead) = Offline.run(stage: "enrich", inputs: try Offline.read(files, lines: true), topic: topics.events,
                                     processor: &processor, emit: [topics.enriched])
         if dead > 0 { throw ExitCode(2) }
