@@ -14,7 +14,7 @@ struct RulesCommand: AsyncParsableCommand {
               vigil rules test             # bundled rules, rules/tests
               vigil rules test my-rules --fixtures my-rules/tests
             """,
-        subcommands: [RulesCheck.self, RulesTest.self])
+        subcommands: [RulesCheck.self, RulesTest.self, RulesImportSigma.self])
 }
 
 /// `vigil rules check DIR`.
