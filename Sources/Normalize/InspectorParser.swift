@@ -233,6 +233,9 @@ enum InspectorMapping {
                 var file: [String: JSON] = [:]
                 file["name"] = F.text(path["fileName"]).map(JSON.string)
                 file["path"] = F.text(path["filePath"]).map(JSON.string)
+                // OCSF requires `type_id`; a code finding's file is a source file.
+                file["type_id"] = 1
+                file["type"] = "Regular File"
                 var code: [String: JSON] = ["file": .object(file)]
                 code["start_line"] = path["startLine"]?.intValue.map(JSON.int)
                 code["end_line"] = path["endLine"]?.intValue.map(JSON.int)

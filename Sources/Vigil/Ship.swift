@@ -27,29 +27,35 @@ struct ShipFiles: AsyncParsableCommand {
         commandName: "files",
         abstract: "Send log files and directories to <prefix>raw with a vigil-source header.",
         discussion: """
-            Each file is one raw record (a CloudTrail file holds many entries; compressed .gz files are sent as they are and ingest inflates them); with --lines, or for .jsonl/.ndjson/.log files, each line is one record. Directories are walked recursively in name order, hidden entries skipped. Records go out in batches and the command returns once the broker has acknowledged every one; progress goes to stderr. A file that cannot be read or is larger than --max-record-bytes is reported and skipped, and the exit status is then 1.
+            Each file is one raw record (a CloudTrail file holds many entries; compressed .gz files are sent as they are and ingest inflates them); with --lines, or for .jsonl/.ndjson/.log files, each line is one record (keyed PATH:N). Directories are walked recursively in name order, hidden entries skipped. Records go out in batches and the command returns once the broker has acknowledged every one; progress goes to stderr. A file that cannot be read or is larger than --max-record-bytes is reported and skipped, and the exit status is then 1.
 
-            With --follow the named files are followed as they grow, like 'tail -F', until Ctrl-C or SIGTERM: each line is one record keyed by the file's absolute path (so one file's lines stay in order), sent from the file's start the first time and from where it stopped after a restart. Rotation is safe both ways logrotate does it: a renamed file is read to its end (once it has not grown for 2 s) before the new file, and a file truncated in place (copytruncate) is read again from its start. How far each file was shipped (inode and offset, at a line start) is kept in the --checkpoint SQLite file and written only after the broker acknowledged the lines, so a restart neither loses nor repeats whole lines (lines in flight at a crash may be sent twice). A line longer than --max-record-bytes is skipped and counted; a last line without its newline waits for it. Files only (not directories, whose rotated copies would be shipped twice) and plain text (not .gz); a file that does not exist yet is picked up when it appears. On Ctrl-C or SIGTERM what is already written is sent first; the exit status is then 0.
+            With --checkpoint FILE (a SQLite file) a run sends only what earlier runs with the same file did not: after every acknowledged batch it records, per path, the file's inode, size, modification time, a hash of its first 1 KiB and how far it was acknowledged. A file shipped completely and unchanged is skipped; a line file that grew (appended to, or cut short by an interrupted run) resumes after its last acknowledged line; a file replaced by another one (a new inode, or different first bytes) or shrunk is sent from its start; a whole-file record whose size or modification time changed is sent again whole. The summary counts the skipped and resumed files. Ctrl-C or SIGTERM then stops after the batch in flight is acknowledged and recorded (exit status 130); a crash may send that batch again on the next run. A last line without its newline is sent as it is, so text appended to it later arrives as a record of its own.
+
+            With --follow the named files are followed as they grow, like 'tail -F', until Ctrl-C or SIGTERM: each line is one record keyed by the file's absolute path (so one file's lines stay in order), sent from the file's start the first time and from where it stopped after a restart. Rotation is safe both ways logrotate does it: a renamed file is read to its end (once it has not grown for 2 s) before the new file, and a file truncated in place (copytruncate) is read again from its start. How far each file was shipped (inode and offset, at a line start) is kept in the --checkpoint SQLite file (default vigil-ship-files.sqlite) and written only after the broker acknowledged the lines, so a restart neither loses nor repeats whole lines (lines in flight at a crash may be sent twice). A line longer than --max-record-bytes is skipped and counted; a last line without its newline waits for it. Files only (not directories, whose rotated copies would be shipped twice) and plain text (not .gz); a file that does not exist yet is picked up when it appears. On Ctrl-C or SIGTERM what is already written is sent first; the exit status is then 0.
 
             Examples:
               vigil ship --source cloudtrail --brokers kafka:9092 AWSLogs/111122223333/CloudTrail/
               vigil ship --source syslog --lines /var/log/auth.log
+              vigil ship files --source cloudtrail --checkpoint /var/lib/vigil/ship-once.sqlite AWSLogs/    # again later: only new files
               vigil ship files --follow --source syslog --checkpoint /var/lib/vigil/ship-files.sqlite /var/log/auth.log /var/log/secure
             """)
     @OptionGroup var kafka: KafkaOptions
     @Option(help: "Log source (vigil-source header): cloudtrail, vpcflow, syslog, ...; omit to let ingest detect it.") var source: String?
     @Flag(help: "One record per line.") var lines = false
     @Flag(help: "Follow the files as they grow (one record per line; rotation-safe) until Ctrl-C or SIGTERM.") var follow = false
-    @Option(help: "With --follow: the SQLite file that records how far each file was shipped.")
-    var checkpoint: String = "vigil-ship-files.sqlite"
+    @Option(help: ArgumentHelp("The SQLite file that records how far each file was shipped: skip what an earlier run sent, resume what it did not finish. With --follow it defaults to vigil-ship-files.sqlite.", valueName: "file"))
+    var checkpoint: String?
     @Option(help: "Largest record to send; must not exceed the brokers' message.max.bytes.") var maxRecordBytes: Int = 1_000_000
     @Argument(help: "Files or directories to send (files only with --follow).") var paths: [String]
+
+    /// The checkpoint of --follow.
+    static let defaultFollowCheckpoint = "vigil-ship-files.sqlite"
 
     func validate() throws {
         if paths.isEmpty { throw ValidationError("name at least one file or directory") }
         if maxRecordBytes < 1024 { throw ValidationError("--max-record-bytes must be at least 1024") }
+        if checkpoint?.isEmpty == true { throw ValidationError("--checkpoint must name a file") }
         if follow {
-            if checkpoint.isEmpty { throw ValidationError("--checkpoint must name a file") }
             for path in paths {
                 var isDirectory: ObjCBool = false
                 if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -64,55 +70,58 @@ struct ShipFiles: AsyncParsableCommand {
         var config = kafka.kafkaConfig(clientID: "vigil-ship")
         config.properties["message.max.bytes"] = config.properties["message.max.bytes"] ?? String(maxRecordBytes + 65_536)
         if follow { return try await runFollow(kafkaConfig: config) }
+        var settings = FileShipConfig(files: try FileExpansion.expand(paths), topic: kafka.topics.raw)
+        settings.source = source
+        settings.lines = lines
+        settings.maxRecordBytes = maxRecordBytes
+        let store = try checkpoint.map { path throws(ShippingError) in try FileCheckpoint(path: path) }
         let producer = try KafkaProducer(config: config, logger: cliLogger("vigil-ship"))
-        let headers = source.map { [KafkaHeader(VigilHeader.source, $0)] } ?? []
-        var progress = ShipProgress()
-        var failures = 0
-        var batch: [OutgoingRecord] = []
-        var batchBytes = 0
-
-        func flush() async throws {
-            guard !batch.isEmpty else { return }
-            try await producer.send(batch)
-            progress.records += batch.count
-            progress.bytes += batchBytes
-            batch.removeAll(keepingCapacity: true)
-            batchBytes = 0
-            progress.report(final: false)
+        let stop = ShipStopRequest()
+        let shipping = Task {
+            defer { stop.markFinished() }
+            var progress = ShipProgress()
+            let summary = try await FileShipper(config: settings).ship(
+                producer: producer, checkpoint: store, shouldStop: { stop.isRequested },
+                notice: { Offline.writeError("vigil ship: \($0)") },
+                progress: { running in
+                    progress.records = running.records
+                    progress.bytes = running.bytes
+                    progress.files = running.files
+                    progress.report(final: false)
+                })
+            return (summary, progress)
         }
-
-        for file in try FileExpansion.expand(paths) {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                Offline.writeError("vigil ship: cannot read \(file); skipped")
-                failures += 1
-                continue
+        // Only a checkpointed run can stop cleanly and resume; without one Ctrl-C keeps its default.
+        if store != nil {
+            let interrupted = InterruptFlag()
+            while !interrupted.isSet && !stop.isFinished {
+                try? await Task.sleep(for: .milliseconds(200))
             }
-            let byLine = lines || [".jsonl", ".ndjson", ".log"].contains(where: file.hasSuffix)
-            let pieces: [(key: String, bytes: [UInt8])]
-            if byLine {
-                pieces = data.split(separator: 0x0A).enumerated()
-                    .filter { !$0.element.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D } }
-                    .map { ("\(file):\($0.offset + 1)", Array($0.element)) }
-            } else {
-                pieces = [(file, Array(data))]
-            }
-            for piece in pieces {
-                guard piece.bytes.count <= maxRecordBytes else {
-                    Offline.writeError("vigil ship: \(piece.key) is \(piece.bytes.count) bytes, over --max-record-bytes \(maxRecordBytes); skipped")
-                    failures += 1
-                    continue
-                }
-                batch.append(OutgoingRecord(topic: kafka.topics.raw, key: Array(piece.key.utf8), value: piece.bytes, headers: headers))
-                batchBytes += piece.bytes.count
-                if batch.count >= 5000 || batchBytes >= 16_000_000 { try await flush() }
-            }
-            progress.files += 1
+            stop.request()
         }
-        try await flush()
+        let summary: FileShipSummary
+        var progress: ShipProgress
+        do {
+            (summary, progress) = try await shipping.value
+        } catch {
+            await producer.close()
+            throw error
+        }
         await producer.close()
+        progress.records = summary.records
+        progress.bytes = summary.bytes
+        progress.files = summary.files
         progress.report(final: true)
-        print("shipped \(progress.records) records from \(progress.files) files to \(kafka.topics.raw)")
-        if failures > 0 { throw ExitCode(1) }
+        var line = "shipped \(summary.records) records from \(summary.files) files to \(kafka.topics.raw)"
+        if let checkpoint {
+            line += "; \(summary.skippedUnchanged) unchanged file(s) skipped, \(summary.resumed) resumed (checkpoint \(checkpoint))"
+        }
+        print(line)
+        if summary.interrupted {
+            Offline.writeError("vigil ship: interrupted; run it again with the same --checkpoint to send the rest")
+            throw ExitCode(130)
+        }
+        if summary.failed > 0 { throw ExitCode(1) }
     }
 }
 
@@ -121,6 +130,7 @@ extension ShipFiles {
     func runFollow(kafkaConfig: KafkaConfig) async throws {
         let logger = cliLogger("vigil-ship")
         let producer = try KafkaProducer(config: kafkaConfig, logger: logger)
+        let checkpoint = self.checkpoint ?? Self.defaultFollowCheckpoint
         let store = try FileCheckpoint(path: checkpoint)
         var settings = FileFollowConfig(paths: paths)
         settings.maxLineBytes = maxRecordBytes
