@@ -1,0 +1,164 @@
+import Detection
+import Foundation
+import Kafka
+import OCSF
+import Pipeline
+import Stages
+import TestSupport
+import Testing
+
+/// Two `vigil-detect` copies on a real broker, one killed mid-stream and restarted: the alert
+/// set equals what one offline detector computes from the same events (ids identical, none
+/// missing, none extra).
+@Suite(.enabled(if: Binaries.available, "broker or built executables missing (run make test)"), .serialized,
+       .timeLimit(.minutes(10)))
+struct DetectScaleOutTests {
+    static let rules = ["aws/console_bruteforce.yaml", "aws/console_bruteforce_then_success.yaml", "aws/cloudtrail_logging_disabled.yaml"]
+
+    /// One slice of console sign-ins, all within 30 seconds of event time from `start` (so no
+    /// partial of a slice is late for another, whatever order the partitions are read in): for
+    /// each of `users` users a burst of failures (six for most, three for every fifth user: a
+    /// near miss), then for every other user a success; and one StopLogging.
+    static func slice(_ index: Int, users: Int, start: Int64) -> [JSON] {
+        var out: [JSON] = []
+        for user in (index * users)..<((index + 1) * users) {
+            let failures = user % 5 == 4 ? 3 : 6
+            for attempt in 0..<failures {
+                out.append(login(user: user, at: start + Int64(attempt) * 4_000, uid: "u\(user)-f\(attempt)", failed: true))
+            }
+            if user % 2 == 0 { out.append(login(user: user, at: start + 25_000, uid: "u\(user)-ok", failed: false)) }
+        }
+        var event = OCSFEvent.base(class: .apiActivity, activityID: 99, activityName: "Other", time: start + 10_000,
+                                   status: .success, uid: "stop-\(index)", product: "CloudTrail", vendor: "AWS")
+        event.set("api.operation", "StopLogging")
+        event.set("api.service.name", "cloudtrail.amazonaws.com")
+        event.set("actor.user.name", .string("user-\(index)"))
+        out.append(event)
+        return out
+    }
+
+    static func login(user: Int, at time: Int64, uid: String, failed: Bool) -> JSON {
+        var event = OCSFEvent.base(class: .authentication, activityID: 1, activityName: "Logon", time: time,
+                                   status: failed ? .failure : .success, uid: uid, product: "CloudTrail", vendor: "AWS")
+        event.set("api.operation", "ConsoleLogin")
+        event.set("api.service.name", "signin.amazonaws.com")
+        event.set("actor.user.name", .string("user-\(user)"))
+        event.set("src_endpoint.ip", "203.0.113.7")
+        return event
+    }
+
+    static func stop(_ process: Process, signal: Int32 = SIGTERM) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        while process.isRunning { usleep(20_000) }
+    }
+
+    @Test("a detect copy killed mid-stream: the alerts equal a single offline run's, by id")
+    func killedCopy() async throws {
+        let ruleDir = NSTemporaryDirectory() + "vigil-detect-scale-rules-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: ruleDir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: ruleDir) }
+        for rule in Self.rules {
+            let source = Binaries.repository + "/rules/" + rule
+            try FileManager.default.copyItem(atPath: source, toPath: ruleDir + "/" + (rule as NSString).lastPathComponent)
+        }
+        let rules = try RuleSet.load(directory: ruleDir)
+        let topics = Topics(prefix: "ds.")
+        // Live mode: the copies move idle watermarks to the wall clock, so each slice is stamped
+        // with the wall clock when it is sent; the reference is computed from what was sent.
+        func wallClock() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+        var events: [JSON] = []
+
+        let broker = try await TestBroker.start()
+        let config = TestBroker.config(broker)
+        try await KafkaAdmin(config: config, logger: TestBroker.logger).createTopics(topics.specs(partitions: 4, replicationFactor: 1))
+        let environment = ["VIGIL_BROKERS": broker.bootstrapServers, "VIGIL_TOPIC_PREFIX": topics.prefix, "VIGIL_METRICS_PORT": "0",
+                           "VIGIL_KAFKA_SESSION_TIMEOUT_MS": "6000", "VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS": "500"]
+        let log = NSTemporaryDirectory() + "vigil-detect-scale-\(broker.port)"
+        let arguments = ["--rules", ruleDir, "--idle-advance", "2"]
+        let one = try Binaries.launch("vigil-detect", arguments, environment: environment, log: log + "-1.log")
+        var two = try Binaries.launch("vigil-detect", arguments, environment: environment, log: log + "-2.log")
+        defer { Self.stop(one); Self.stop(two) }
+
+        // Events keyed by user, as enrich would key them; a copy is killed after the first
+        // slice, while windows and sequences of the next slices are still to come, and
+        // restarted after the second: each time its partitions move and their state is rebuilt
+        // from the partials topic.
+        let producer = try KafkaProducer(config: config, logger: TestBroker.logger)
+        func records(_ slice: [JSON]) -> [OutgoingRecord] {
+            slice.map { event in
+                OutgoingRecord(topic: topics.enriched, key: event.value(at: "actor.user.name").map { Array(($0.stringValue ?? "").utf8) },
+                               value: event.serialized(), timestamp: OCSFEvent.time(event))
+            }
+        }
+        let watcher = try KafkaConsumer(config: config, groupID: nil, logger: TestBroker.logger)
+        try watcher.assign((0..<4).map { TopicPartitionOffset(TopicPartition(topic: topics.alerts, partition: $0), offset: KafkaConsumer.beginning) })
+        var seen: [String: Set<String>] = [:]
+        func drain() async {
+            let batch = (try? await watcher.poll(maxRecords: 5000, timeout: .milliseconds(200)).records) ?? []
+            for record in batch {
+                guard let key = record.key else { continue }
+                seen[String(decoding: key, as: UTF8.self), default: []].insert(String(decoding: record.value, as: UTF8.self))
+            }
+        }
+        func send(_ index: Int) async throws {
+            let slice = Self.slice(index, users: 20, start: wallClock())
+            events += slice
+            _ = try await producer.send(records(slice))
+        }
+        try await send(0)
+        _ = await TestBroker.eventually(timeout: .seconds(90)) {
+            await drain()
+            return seen.count >= 5
+        }
+        Self.stop(two, signal: SIGKILL)
+        try await Task.sleep(for: .seconds(8))  // the survivor takes every partition
+        try await send(1)
+        try await Task.sleep(for: .seconds(3))
+        two = try Binaries.launch("vigil-detect", arguments, environment: environment, log: log + "-3.log")
+        try await Task.sleep(for: .seconds(8))  // and gives some back
+        try await send(2)
+        await producer.close()
+
+        // The reference: one offline detector over the same events, flushed at the end.
+        var offline = OfflineDetector(rules: rules, topics: topics, metrics: MetricsRegistry())
+        var expectedRules: [String: String] = [:]
+        func note(_ out: OutgoingRecord) {
+            guard out.topic == topics.alerts, let key = out.key, let alert = try? JSON.parse(out.value) else { return }
+            expectedRules[String(decoding: key, as: UTF8.self)] = alert.value(at: "vigil.rule.id")?.stringValue ?? "?"
+        }
+        for (index, event) in events.enumerated() {
+            let record = ConsumedRecord(topic: topics.enriched, partition: 0, offset: Int64(index), key: nil, value: event.serialized(),
+                                        headers: [], timestamp: OCSFEvent.time(event))
+            offline.process(record).records.forEach(note)
+        }
+        offline.finish().forEach(note)
+        let expected = Set(expectedRules.keys)
+        #expect(expected.count > 40, "the load triggers many alerts (\(expected.count))")
+
+        let complete = await TestBroker.eventually(timeout: .seconds(240)) {
+            await drain()
+            return Set(seen.keys).isSuperset(of: expected)
+        }
+        // A little longer, to catch anything extra.
+        for _ in 0..<20 { await drain() }
+        await watcher.close()
+        let missing = expected.subtracting(seen.keys)
+        let extra = Set(seen.keys).subtracting(expected)
+        func rulesOf(_ ids: Set<String>, _ source: (String) -> String?) -> [String: Int] {
+            var counts: [String: Int] = [:]
+            for id in ids { counts[source(id) ?? "?", default: 0] += 1 }
+            return counts
+        }
+        #expect(complete, "missing \(missing.count) of \(expected.count): \(rulesOf(missing) { expectedRules[$0] })")
+        #expect(extra.isEmpty, "extra \(extra.count): \(rulesOf(extra) { id in seen[id]?.first.flatMap { try? JSON.parse(Array($0.utf8)) }?.value(at: "vigil.rule.id")?.stringValue })")
+        // A duplicate is the same alert again: one rule, one window, one group per id.
+        for (id, bodies) in seen where bodies.count > 1 {
+            let identities = Set(bodies.compactMap { try? JSON.parse(Array($0.utf8)) }.map { alert -> String in
+                [alert.value(at: "vigil.rule.id"), alert.value(at: "vigil.group_key"), alert.value(at: "vigil.window")]
+                    .map { $0.map { String(decoding: $0.serialized(), as: UTF8.self) } ?? "-" }.joined(separator: "|")
+            })
+            #expect(identities.count == 1, "alert \(id) was emitted with different contents")
+        }
+    }
+}
