@@ -37,6 +37,72 @@ public struct CloudTrailParser: JSONSourceParser {
         }
     }
 
+    /// Like every JSON source, but a log file (`{"Records":[...]}`) not yet parsed is read entry
+    /// by entry: each entry is parsed, mapped and dropped before the next, so memory follows the
+    /// largest entry rather than the file. Results are the same as parsing the whole document
+    /// first (invalid JSON anywhere still fails the whole record, with the same message).
+    public func normalize(_ input: SourceInput) -> NormalizeResult {
+        if input.document == nil, Self.startsWithRecords(input.raw),
+           let streamed = normalize(streaming: input.raw) {
+            return streamed
+        }
+        switch input.json() {
+        case .success(let document): return normalize(document, raw: input.raw)
+        case .failure(let error):
+            return NormalizeResult(failures: [NormalizeFailure(code: NormalizeFailure.Code.invalidJSON, message: error.description)],
+                                   source: sourceName)
+        }
+    }
+
+    /// `{"Records"` (whitespace allowed): how CloudTrail writes its log files.
+    static func startsWithRecords(_ raw: [UInt8]) -> Bool {
+        var index = 0
+        func skipWhitespace() {
+            while index < raw.count, raw[index] == 0x20 || raw[index] == 0x0A || raw[index] == 0x0D || raw[index] == 0x09 { index += 1 }
+        }
+        skipWhitespace()
+        guard index < raw.count, raw[index] == UInt8(ascii: "{") else { return false }
+        index += 1
+        skipWhitespace()
+        let key: [UInt8] = Array(#""Records""#.utf8)
+        guard raw.count - index >= key.count, raw[index..<(index + key.count)].elementsEqual(key) else { return false }
+        index += key.count
+        skipWhitespace()
+        return index < raw.count && raw[index] == UInt8(ascii: ":")
+    }
+
+    /// The `Records` form, streamed; `nil` when the document is not an object (not reached after
+    /// `startsWithRecords`, but then the ordinary path decides).
+    private func normalize(streaming raw: [UInt8]) -> NormalizeResult? {
+        var result = NormalizeResult(source: sourceName)
+        let outcome = raw.withUnsafeBufferPointer { buffer in
+            JSON.parseObject(buffer: buffer, streamingArrayAt: "Records") { index, entry in
+                // A repeated Records key starts over: the last one counts, as in a parsed document.
+                if index == 0 { result = NormalizeResult(source: sourceName) }
+                switch CloudTrailMapping.event(from: entry) {
+                case .success(let mapped): result.events.append(mapped)
+                case .failure(let problem):
+                    result.failures.append(problem.failure(entryIndex: index, entryBytes: entry.serialized()))
+                }
+            }
+        }
+        switch outcome {
+        case nil:
+            return nil
+        case .failure(let error)?:
+            return NormalizeResult(failures: [NormalizeFailure(code: NormalizeFailure.Code.invalidJSON, message: error.description)],
+                                   source: sourceName)
+        case .success(let object)?:
+            guard let count = object.streamedCount else {
+                // Records is present (it opened the document) but its value is not an array.
+                return NormalizeResult(failures: [NormalizeFailure(code: NormalizeFailure.Code.unrecognizedFormat,
+                                                                   message: "Records is not an array")], source: sourceName)
+            }
+            if count == 0 { return NormalizeResult(source: sourceName) }
+            return result
+        }
+    }
+
     /// Maps every entry independently: a bad entry becomes a failure carrying its index and
     /// bytes, and its siblings still become events.
     public func normalize(_ document: JSON, raw: [UInt8]) -> NormalizeResult {

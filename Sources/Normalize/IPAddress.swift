@@ -4,7 +4,30 @@
 enum IPAddress {
     /// An IPv4 dotted quad or an IPv6 literal (with an optional embedded IPv4 tail).
     static func isLiteral(_ text: String) -> Bool {
-        isIPv4(Substring(text)) || isIPv6(text)
+        isDottedQuad(text.utf8) || isIPv6(text)
+    }
+
+    /// `isIPv4` on bytes, without splitting into `Substring`s: four dot-separated parts of one to
+    /// three digits, each at most 255. (A valid quad is ASCII, so bytes and `Character`s agree.)
+    static func isDottedQuad(_ bytes: some Sequence<UInt8>) -> Bool {
+        var parts = 0
+        var digits = 0
+        var value = 0
+        for byte in bytes {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, value <= 255 else { return false }
+                parts += 1
+                digits = 0
+                value = 0
+            } else if isDigit(byte) {
+                digits += 1
+                guard digits <= 3 else { return false }
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            } else {
+                return false
+            }
+        }
+        return parts == 3 && digits > 0 && value <= 255
     }
 
     static func isIPv4(_ text: Substring) -> Bool {

@@ -61,9 +61,9 @@ public struct Normalizer: Sendable {
             chosen = parser
         }
         let detected = header == nil
-        // JSON is parsed once, here, when a JSON parser was chosen or detection needs it; a
-        // text parser chosen by header gets the bytes untouched.
-        let document: Result<JSON, JSONParseError>? = (chosen?.readsJSON ?? true) ? SourceInput(raw: record.bytes).json() : nil
+        // Detection needs the JSON up front (parsed once, here); a parser chosen by header parses
+        // its record itself, when and how it likes (CloudTrail log files entry by entry).
+        let document: Result<JSON, JSONParseError>? = chosen == nil ? SourceInput(raw: record.bytes).json() : nil
         let input = SourceInput(raw: record.bytes, document: document, recordTime: record.recordTime)
         if chosen == nil {
             chosen = parsers.first(where: { $0.recognizes(input) })
@@ -87,6 +87,10 @@ public struct Normalizer: Sendable {
 
     /// Lower-cased with ASCII whitespace trimmed: headers are typed by people and shell scripts.
     static func canonicalHeader(_ value: String) -> String {
+        // The usual header (`cloudtrail`): printable ASCII with no space, already lower-case.
+        if value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) }) {
+            return value
+        }
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
         let trimmed = value.drop(while: isSpace).reversed().drop(while: isSpace).reversed()
         return String(trimmed).lowercased()

@@ -33,8 +33,9 @@ public struct SourceInput: Sendable {
 public protocol SourceParser: Sendable {
     /// The `vigil-source` header value this parser serves (`cloudtrail`).
     var sourceName: String { get }
-    /// Whether the parser reads JSON documents (the normalizer parses them once, up front)
-    /// rather than text lines, CSV or XML.
+    /// Whether the parser reads JSON documents rather than text lines, CSV or XML. When the
+    /// source must be detected, the normalizer parses the JSON once, up front, and hands the
+    /// parse on in `SourceInput.document`; a parser chosen by header parses it itself.
     var readsJSON: Bool { get }
     /// Whether the record has this source's shape; used only when the header is absent, so it
     /// should be strict enough not to claim other sources' records.

@@ -59,6 +59,12 @@ enum VPCFlowMapping {
         8: "Inter-region VPC", 9: "Local Gateway", 10: "Gateway VPC", 11: "Internet Gateway",
     ]
 
+    /// Parts every flow event has alike, built once and shared (they are values: sharing is
+    /// invisible, and saves allocations and memory per event).
+    static let product: JSON = ["name": "Amazon VPC", "vendor_name": "AWS", "feature": ["name": "Flow Logs"]]
+    static let profiles: JSON = ["cloud", "security_control"]
+    static let hostProfiles: JSON = ["cloud", "security_control", "host"]
+
     /// Latest epoch second accepted (9999-12-31T23:59:59Z), so seconds × 1000 cannot overflow.
     static let maximumEpochSecond: Int64 = 253_402_300_799
 
@@ -105,6 +111,10 @@ enum VPCFlowMapping {
     /// The field names of a header line (`version account-id interface-id ...`), or `nil` when
     /// the line is data: every word must be name-shaped and most must be documented fields.
     static func headerFields(_ line: ArraySlice<UInt8>) -> [String]? {
+        // Data lines start with a digit or `-`: a header's first word starts with a letter or `$`.
+        guard let first = line.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) || first == UInt8(ascii: "$") else {
+            return nil
+        }
         let words = line.split(whereSeparator: isSpace)
         guard words.count >= 2, words.count <= 256 else { return nil }
         var names: [String] = []
@@ -126,33 +136,194 @@ enum VPCFlowMapping {
             || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "}")
     }
 
+    // MARK: Formats and values
+
+    /// The fields the mapping reads (`mappedFields`), as positions into a `Layout`.
+    enum Field: Int, CaseIterable {
+        case version, accountID, interfaceID, srcaddr, dstaddr, srcport, dstport, protocolNumber, packets, bytes
+        case start, end, action, logStatus, vpcID, subnetID, instanceID, tcpFlags, type, pktSrcaddr, pktDstaddr
+        case region, azID, pktSrcAWSService, pktDstAWSService, flowDirection, trafficPath
+
+        /// The flow-log field name.
+        var name: String {
+            switch self {
+            case .version: "version"
+            case .accountID: "account-id"
+            case .interfaceID: "interface-id"
+            case .srcaddr: "srcaddr"
+            case .dstaddr: "dstaddr"
+            case .srcport: "srcport"
+            case .dstport: "dstport"
+            case .protocolNumber: "protocol"
+            case .packets: "packets"
+            case .bytes: "bytes"
+            case .start: "start"
+            case .end: "end"
+            case .action: "action"
+            case .logStatus: "log-status"
+            case .vpcID: "vpc-id"
+            case .subnetID: "subnet-id"
+            case .instanceID: "instance-id"
+            case .tcpFlags: "tcp-flags"
+            case .type: "type"
+            case .pktSrcaddr: "pkt-srcaddr"
+            case .pktDstaddr: "pkt-dstaddr"
+            case .region: "region"
+            case .azID: "az-id"
+            case .pktSrcAWSService: "pkt-src-aws-service"
+            case .pktDstAWSService: "pkt-dst-aws-service"
+            case .flowDirection: "flow-direction"
+            case .trafficPath: "traffic-path"
+            }
+        }
+    }
+
+    /// A format resolved once rather than per line: where each mapped field's value sits among a
+    /// line's words, which fields go to `unmapped`, and the uid hash after the format text, which
+    /// every line in that format shares.
+    struct Layout: Sendable {
+        /// The field names, in order.
+        let fields: [String]
+        /// For each `Field`, the word position of its last occurrence in `fields` (a repeated
+        /// name keeps its last value), or -1.
+        let positions: [Int]
+        /// Fields outside `mappedFields`, each once, with the position of its last occurrence.
+        let others: [(name: String, position: Int)]
+        /// SHA-256 over the format joined with spaces and the unit separator (`StableID.hash`'s
+        /// first part), continued with each line's bytes for its uid.
+        let uidPrefix: SHA256
+
+        init(fields: [String]) {
+            self.fields = fields
+            var last: [String: Int] = [:]
+            for (position, name) in fields.enumerated() { last[name] = position }
+            positions = Field.allCases.map { last[$0.name] ?? -1 }
+            others = last.filter { !mappedFields.contains($0.key) }
+                .map { (name: $0.key, position: $0.value) }
+                .sorted { $0.position < $1.position }
+            var hasher = SHA256()
+            hasher.update(data: fields.joined(separator: " ").utf8)
+            hasher.update(byte: 0x1F)
+            uidPrefix = hasher
+        }
+    }
+
+    /// One record's values as byte ranges of `bytes`, named through `layout`. Empty and `-`
+    /// (the placeholder) read as absent. Comparisons are on bytes when every byte is ASCII
+    /// (where that is exactly `String` equality), else on `String`s.
+    struct Values {
+        let bytes: ArraySlice<UInt8>
+        let words: [Range<Int>]
+        let layout: Layout
+        let isASCII: Bool
+
+        /// The value at a word position, unless empty or the placeholder.
+        func range(at position: Int) -> Range<Int>? {
+            guard position >= 0 else { return nil }
+            let range = words[position]
+            if range.isEmpty || (range.count == 1 && bytes[range.lowerBound] == UInt8(ascii: "-")) { return nil }
+            return range
+        }
+
+        func range(_ field: Field) -> Range<Int>? { range(at: layout.positions[field.rawValue]) }
+
+        func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+
+        func string(_ field: Field) -> String? { range(field).map(text) }
+
+        /// Whether the field is present and equal to `literal` (an ASCII word).
+        func equals(_ field: Field, _ literal: StaticString) -> Bool {
+            guard let range = range(field) else { return false }
+            guard isASCII else { return text(range) == literal.description }
+            guard range.count == literal.utf8CodeUnitCount else { return false }
+            let expected = literal.utf8Start
+            var offset = 0
+            for byte in bytes[range] {
+                if byte != expected[offset] { return false }
+                offset += 1
+            }
+            return true
+        }
+
+        enum Number {
+            case absent, invalid, value(Int64)
+        }
+
+        /// A decimal of at most `maxDigits` digits and at most `max`, read from the bytes.
+        func number(_ field: Field, maxDigits: Int, max: Int64) -> Number {
+            guard let range = range(field) else { return .absent }
+            guard range.count <= maxDigits else { return .invalid }
+            var value: Int64 = 0
+            for byte in bytes[range] {
+                guard byte >= 48, byte <= 57 else { return .invalid }
+                let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
+                let (sum, carry) = times10.addingReportingOverflow(Int64(byte - 48))
+                if overflow || carry { return .invalid }
+                value = sum
+            }
+            return value <= max ? .value(value) : .invalid
+        }
+    }
+
     // MARK: Entries
 
-    /// One text line in `format`.
-    static func entry(line: ArraySlice<UInt8>, format: [String], envelope: Envelope?) -> Outcome {
-        guard let text = String(validating: line, as: UTF8.self) else {
-            return .failure(code: NormalizeFailure.Code.invalidEntry, message: "the line is not valid UTF-8")
+    /// One text line in `layout`'s format.
+    static func entry(line: ArraySlice<UInt8>, layout: Layout, envelope: Envelope?) -> Outcome {
+        let expected = layout.fields.count
+        var isASCII = true
+        for byte in line where byte >= 0x80 {
+            isASCII = false
+            break
         }
-        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard words.count == format.count else {
+        var words: [Range<Int>] = []
+        words.reserveCapacity(expected)
+        var count = 0
+        if isASCII {
+            // Bytes: for ASCII, splitting on spaces and tabs is exactly the `Character` split.
+            var index = line.startIndex
+            let end = line.endIndex
+            while index < end {
+                while index < end, isSpace(line[index]) { index += 1 }
+                if index == end { break }
+                let start = index
+                while index < end, !isSpace(line[index]) { index += 1 }
+                if count < expected { words.append(start..<index) }
+                count += 1
+            }
+        } else {
+            guard let text = String(validating: line, as: UTF8.self) else {
+                return .failure(code: NormalizeFailure.Code.invalidEntry, message: "the line is not valid UTF-8")
+            }
+            // `Character`s: a space joined to a combining mark is not a separator.
+            let utf8 = text.utf8
+            for word in text.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
+                if count < expected {
+                    let start = line.startIndex + utf8.distance(from: utf8.startIndex, to: word.startIndex)
+                    words.append(start..<(start + word.utf8.count))
+                }
+                count += 1
+            }
+        }
+        guard count == expected else {
             return .failure(code: NormalizeFailure.Code.unrecognizedFormat,
-                            message: "the line has \(words.count) fields where the format has \(format.count)")
+                            message: "the line has \(count) fields where the format has \(expected)")
         }
-        var values: [String: String] = [:]
-        for (name, word) in zip(format, words) { values[name] = String(word) }
-        // The same line under the same format is the same flow record, wherever it was read.
-        let uid = StableID.hash([format.joined(separator: " "), text])
-        return event(values: values, uid: uid, envelope: envelope)
+        // The same line under the same format is the same flow record, wherever it was read:
+        // StableID.hash([format joined by spaces, line]).
+        var hasher = layout.uidPrefix
+        line.withUnsafeBufferPointer { hasher.update(buffer: $0) }
+        let uid = StableID.hex(of: hasher)
+        return event(Values(bytes: line, words: words, layout: layout, isASCII: isASCII), uid: uid, envelope: envelope)
     }
 
     /// One CloudWatch Logs log event: its `message` line, else its `extractedFields`.
-    static func entry(logEvent: JSON, format: [String], envelope: Envelope) -> Outcome {
+    static func entry(logEvent: JSON, layout: Layout, envelope: Envelope) -> Outcome {
         guard case .object(let members) = logEvent else {
             return .failure(code: NormalizeFailure.Code.invalidEntry, message: "the log event is not a JSON object")
         }
         var messageOutcome: Outcome?
         if let message = members["message"]?.stringValue {
-            let outcome = entry(line: trimmed(Array(message.utf8)[...]), format: format, envelope: envelope)
+            let outcome = entry(line: trimmed(Array(message.utf8)[...]), layout: layout, envelope: envelope)
             if case .failure = outcome {
                 messageOutcome = outcome
             } else {
@@ -167,7 +338,7 @@ enum VPCFlowMapping {
                 values[extractedAliases[name] ?? name] = scalar
             }
             let uid = text(members["id"]) ?? StableID.hash(bytes: JSON.object(extracted).serialized())
-            return event(values: values, uid: uid, envelope: envelope)
+            return event(named: values, uid: uid, envelope: envelope)
         }
         return messageOutcome ?? .failure(code: NormalizeFailure.Code.missingField, message: "the log event has no message")
     }
@@ -183,141 +354,173 @@ enum VPCFlowMapping {
     // MARK: Mapping
 
     /// Maps named values (placeholder `-` means absent) to an event, or says why not.
-    static func event(values: [String: String], uid: String, envelope: Envelope?) -> Outcome {
-        func value(_ name: String) -> String? {
-            guard let text = values[name], !text.isEmpty, text != "-" else { return nil }
-            return text
+    static func event(named values: [String: String], uid: String, envelope: Envelope?) -> Outcome {
+        var bytes: [UInt8] = []
+        var words: [Range<Int>] = []
+        var names: [String] = []
+        for (name, text) in values {
+            let start = bytes.count
+            bytes.append(contentsOf: text.utf8)
+            words.append(start..<bytes.count)
+            names.append(name)
         }
-        // NODATA: no traffic in the interval; SKIPDATA: records lost in the interval. Neither is a flow.
-        if let status = value("log-status"), status == "NODATA" || status == "SKIPDATA" { return .skipped }
+        let isASCII = bytes.allSatisfy { $0 < 0x80 }
+        return event(Values(bytes: bytes[...], words: words, layout: Layout(fields: names), isASCII: isASCII),
+                     uid: uid, envelope: envelope)
+    }
 
-        var problem: Outcome?
-        func number(_ name: String, max: Int64) -> Int64? {
-            guard let text = value(name) else { return nil }
-            guard text.utf8.count <= 19, text.utf8.allSatisfy({ (48...57).contains($0) }), let parsed = Int64(text), parsed <= max else {
-                if problem == nil { problem = .failure(code: NormalizeFailure.Code.invalidEntry, message: "\(name) is not a number in range") }
-                return nil
-            }
-            return parsed
-        }
-        func address(_ name: String) -> String? {
-            guard let text = value(name) else { return nil }
-            guard IPAddress.isLiteral(text) else {
-                if problem == nil { problem = .failure(code: NormalizeFailure.Code.invalidEntry, message: "\(name) is not an IP address") }
-                return nil
-            }
-            return text
-        }
+    /// Maps one record's values to an event, or says why not. Builds the event's members
+    /// directly, each once.
+    static func event(_ values: Values, uid: String, envelope: Envelope?) -> Outcome {
+        // NODATA: no traffic in the interval; SKIPDATA: records lost in the interval. Neither is a flow.
+        if values.equals(.logStatus, "NODATA") || values.equals(.logStatus, "SKIPDATA") { return .skipped }
 
         // Time: the end of the aggregation window (when the record was closed and published),
         // else its start. A present but malformed time is corruption, not a reason to guess.
-        func seconds(_ name: String) -> Result<Int64?, Never>? {
-            guard let text = value(name) else { return .success(nil) }
-            guard text.utf8.count <= 12, text.utf8.allSatisfy({ (48...57).contains($0) }),
-                  let parsed = Int64(text), parsed <= maximumEpochSecond else { return nil }
-            return .success(parsed)
+        let startSeconds: Int64?
+        switch values.number(.start, maxDigits: 12, max: maximumEpochSecond) {
+        case .absent: startSeconds = nil
+        case .invalid: return .failure(code: NormalizeFailure.Code.invalidTime, message: "start is not epoch seconds")
+        case .value(let seconds): startSeconds = seconds
         }
-        guard case .success(let startSeconds)? = seconds("start") else {
-            return .failure(code: NormalizeFailure.Code.invalidTime, message: "start is not epoch seconds")
+        let endSeconds: Int64?
+        switch values.number(.end, maxDigits: 12, max: maximumEpochSecond) {
+        case .absent: endSeconds = nil
+        case .invalid: return .failure(code: NormalizeFailure.Code.invalidTime, message: "end is not epoch seconds")
+        case .value(let seconds): endSeconds = seconds
         }
-        guard case .success(let endSeconds)? = seconds("end") else {
-            return .failure(code: NormalizeFailure.Code.invalidTime, message: "end is not epoch seconds")
-        }
-        guard let timeSeconds = endSeconds ?? startSeconds, let timeText = value(endSeconds != nil ? "end" : "start") else {
+        guard let timeSeconds = endSeconds ?? startSeconds, let timeText = values.string(endSeconds != nil ? .end : .start) else {
             return .failure(code: NormalizeFailure.Code.invalidTime, message: "the line has no start or end time")
         }
 
-        let srcPort = number("srcport", max: 65_535)
-        let dstPort = number("dstport", max: 65_535)
-        let protocolNumber = number("protocol", max: 255)
-        let packets = number("packets", max: Int64.max)
-        let bytes = number("bytes", max: Int64.max)
-        let tcpFlags = number("tcp-flags", max: 65_535)
-        let trafficPath = number("traffic-path", max: 255)
-        let srcAddress = address("srcaddr")
-        let dstAddress = address("dstaddr")
-        let packetSrc = address("pkt-srcaddr")
-        let packetDst = address("pkt-dstaddr")
+        var problem: Outcome?
+        func number(_ field: Field, max: Int64) -> Int64? {
+            switch values.number(field, maxDigits: 19, max: max) {
+            case .absent: return nil
+            case .value(let value): return value
+            case .invalid:
+                if problem == nil { problem = .failure(code: NormalizeFailure.Code.invalidEntry, message: "\(field.name) is not a number in range") }
+                return nil
+            }
+        }
+        func address(_ field: Field) -> String? {
+            guard let range = values.range(field) else { return nil }
+            let text = values.text(range)
+            guard IPAddress.isLiteral(text) else {
+                if problem == nil { problem = .failure(code: NormalizeFailure.Code.invalidEntry, message: "\(field.name) is not an IP address") }
+                return nil
+            }
+            return text
+        }
+
+        let srcPort = number(.srcport, max: 65_535)
+        let dstPort = number(.dstport, max: 65_535)
+        let protocolNumber = number(.protocolNumber, max: 255)
+        let packets = number(.packets, max: Int64.max)
+        let bytes = number(.bytes, max: Int64.max)
+        let tcpFlags = number(.tcpFlags, max: 65_535)
+        let trafficPath = number(.trafficPath, max: 255)
+        let srcAddress = address(.srcaddr)
+        let dstAddress = address(.dstaddr)
+        let packetSrc = address(.pktSrcaddr)
+        let packetDst = address(.pktDstaddr)
         if let problem { return problem }
 
-        let action = value("action")
-        let (activityID, activityName): (Int64, String) = action == "REJECT" ? (5, "Refuse") : (6, "Traffic")
-        let status: OCSFStatus = action == "ACCEPT" ? .success : action == "REJECT" ? .failure : .unknown
+        let accepted = values.equals(.action, "ACCEPT")
+        let rejected = values.equals(.action, "REJECT")
+        let (activityID, activityName): (Int64, String) = rejected ? (5, "Refuse") : (6, "Traffic")
+        let status: OCSFStatus = accepted ? .success : rejected ? .failure : .unknown
 
-        var event = OCSFEvent.base(
+        // The interface that recorded the flow: always the `device`; also the endpoint it is,
+        // when flow-direction (v5) says which.
+        // Capacities are reserved up front throughout: a dictionary that grows rehashes its keys.
+        var interface = [String: JSON](minimumCapacity: 4)
+        if let id = values.string(.interfaceID) { interface["interface_uid"] = .string(id) }
+        if let id = values.string(.vpcID) { interface["vpc_uid"] = .string(id) }
+        if let id = values.string(.subnetID) { interface["subnet_uid"] = .string(id) }
+        if let id = values.string(.instanceID) { interface["instance_uid"] = .string(id) }
+        let region = values.string(.region)
+        let zone = values.string(.azID)
+
+        var metadata = [String: JSON](minimumCapacity: 7)
+        metadata["version"] = .string(ocsfVersion)
+        metadata["uid"] = .string(uid)
+        metadata["product"] = product
+        metadata["original_time"] = .string(timeText)
+        metadata["profiles"] = interface.isEmpty ? profiles : hostProfiles
+        if let logName = envelope?.logGroup { metadata["log_name"] = .string(logName) }
+        if let version = values.string(.version) { metadata["log_version"] = .string(version) }
+
+        var event = OCSFEvent.baseMembers(
             class: .networkActivity, activityID: activityID, activityName: activityName,
-            time: timeSeconds * 1000, severity: .informational, status: status, uid: uid,
-            product: "Amazon VPC", vendor: "AWS", logName: envelope?.logGroup, originalTime: timeText
+            time: timeSeconds * 1000, severity: .informational, status: status, metadata: metadata, capacity: 32
         )
-        event.set("metadata.product.feature", ["name": "Flow Logs"])
-        if let version = value("version") { event.set("metadata.log_version", .string(version)) }
         if let startSeconds { event["start_time"] = .int(startSeconds * 1000) }
         if let endSeconds { event["end_time"] = .int(endSeconds * 1000) }
         if let startSeconds, let endSeconds, endSeconds >= startSeconds {
             event["duration"] = .int((endSeconds - startSeconds) * 1000)
         }
-        if let logStatus = value("log-status") { event["status_code"] = .string(logStatus) }
-
-        switch action {
-        case "ACCEPT":
+        if let logStatus = values.string(.logStatus) { event["status_code"] = .string(logStatus) }
+        if accepted {
             event["action_id"] = 1
             event["action"] = "Allowed"
             event["disposition_id"] = 1
             event["disposition"] = "Allowed"
-        case "REJECT":
+        } else if rejected {
             event["action_id"] = 2
             event["action"] = "Denied"
             event["disposition_id"] = 2
             event["disposition"] = "Blocked"
-        default:
-            break
         }
 
         // Endpoints: the packet-level address (pkt-*) is the real peer behind a NAT gateway or
         // for pods; the interface's own address then becomes an intermediate hop.
-        var source = endpoint(address: srcAddress, packetAddress: packetSrc, port: srcPort, service: value("pkt-src-aws-service"))
-        var destination = endpoint(address: dstAddress, packetAddress: packetDst, port: dstPort, service: value("pkt-dst-aws-service"))
+        var source = endpoint(address: srcAddress, packetAddress: packetSrc, port: srcPort, service: values.string(.pktSrcAWSService))
+        var destination = endpoint(address: dstAddress, packetAddress: packetDst, port: dstPort, service: values.string(.pktDstAWSService))
 
-        // The interface that recorded the flow: always the `device`; also the endpoint it is,
-        // when flow-direction (v5) says which.
-        var interface: [String: JSON] = [:]
-        interface["interface_uid"] = value("interface-id").map(JSON.string)
-        interface["vpc_uid"] = value("vpc-id").map(JSON.string)
-        interface["subnet_uid"] = value("subnet-id").map(JSON.string)
-        interface["instance_uid"] = value("instance-id").map(JSON.string)
-        var profiles: [JSON] = ["cloud", "security_control"]
         if !interface.isEmpty {
-            var device = interface
+            var device = [String: JSON](minimumCapacity: 8)
+            device.merge(interface) { _, new in new }
             device["type_id"] = 0
             device["type"] = "Unknown"
-            device["region"] = value("region").map(JSON.string)
-            device["zone"] = value("az-id").map(JSON.string)
+            if let region { device["region"] = .string(region) }
+            if let zone { device["zone"] = .string(zone) }
             event["device"] = .object(device)
-            profiles.append("host")
         }
 
-        var connection: [String: JSON] = [:]
+        var connection = [String: JSON](minimumCapacity: 9)
         if let protocolNumber {
             connection["protocol_num"] = .int(protocolNumber)
-            connection["protocol_name"] = protocolNames[protocolNumber].map(JSON.string)
+            if let name = protocolNames[protocolNumber] { connection["protocol_name"] = .string(name) }
         }
-        switch value("type") ?? inferredIPVersion(srcAddress ?? dstAddress) {
-        case "IPv4": connection["protocol_ver_id"] = 4; connection["protocol_ver"] = "Internet Protocol version 4 (IPv4)"
-        case "IPv6": connection["protocol_ver_id"] = 6; connection["protocol_ver"] = "Internet Protocol version 6 (IPv6)"
-        case let other?: connection["protocol_ver_id"] = 99; connection["protocol_ver"] = .string(other)
-        case nil: break
+        if let type = values.range(.type) {
+            if values.equals(.type, "IPv4") {
+                connection["protocol_ver_id"] = 4
+                connection["protocol_ver"] = "Internet Protocol version 4 (IPv4)"
+            } else if values.equals(.type, "IPv6") {
+                connection["protocol_ver_id"] = 6
+                connection["protocol_ver"] = "Internet Protocol version 6 (IPv6)"
+            } else {
+                connection["protocol_ver_id"] = 99
+                connection["protocol_ver"] = .string(values.text(type))
+            }
+        } else if let address = srcAddress ?? dstAddress {
+            if address.utf8.contains(UInt8(ascii: ":")) {
+                connection["protocol_ver_id"] = 6
+                connection["protocol_ver"] = "Internet Protocol version 6 (IPv6)"
+            } else {
+                connection["protocol_ver_id"] = 4
+                connection["protocol_ver"] = "Internet Protocol version 4 (IPv4)"
+            }
         }
-        switch value("flow-direction") {
-        case "ingress":
+        if values.equals(.flowDirection, "ingress") {
             connection["direction_id"] = 1
             connection["direction"] = "Inbound"
             destination.merge(interface) { _, new in new }
-        case "egress":
+        } else if values.equals(.flowDirection, "egress") {
             connection["direction_id"] = 2
             connection["direction"] = "Outbound"
             source.merge(interface) { _, new in new }
-        default:
-            break
         }
         if let tcpFlags { connection["tcp_flags"] = .int(tcpFlags) }
         if let trafficPath, let boundary = boundaries[trafficPath + 3] {
@@ -328,36 +531,38 @@ enum VPCFlowMapping {
         if !destination.isEmpty { event["dst_endpoint"] = .object(destination) }
         if !connection.isEmpty { event["connection_info"] = .object(connection) }
 
-        var traffic: [String: JSON] = [:]
-        traffic["packets"] = packets.map(JSON.int)
-        traffic["bytes"] = bytes.map(JSON.int)
-        if !traffic.isEmpty { event["traffic"] = .object(traffic) }
-
-        var cloud: [String: JSON] = ["provider": "AWS"]
-        if let account = value("account-id") ?? envelope?.owner {
-            cloud["account"] = .object(["uid": .string(account), "type_id": 10, "type": "AWS Account"])
+        if packets != nil || bytes != nil {
+            var traffic = [String: JSON](minimumCapacity: 2)
+            if let packets { traffic["packets"] = .int(packets) }
+            if let bytes { traffic["bytes"] = .int(bytes) }
+            event["traffic"] = .object(traffic)
         }
-        cloud["region"] = value("region").map(JSON.string)
-        cloud["zone"] = value("az-id").map(JSON.string)
+
+        var cloud = [String: JSON](minimumCapacity: 4)
+        cloud["provider"] = "AWS"
+        if let account = values.string(.accountID) ?? envelope?.owner {
+            cloud["account"] = ["uid": .string(account), "type_id": 10, "type": "AWS Account"]
+        }
+        if let region { cloud["region"] = .string(region) }
+        if let zone { cloud["zone"] = .string(zone) }
         event["cloud"] = .object(cloud)
-        event.set("metadata.profiles", .array(profiles))
 
         var unmapped: [String: JSON] = [:]
-        for (name, text) in values where !mappedFields.contains(name) && !text.isEmpty && text != "-" {
-            unmapped[name] = .string(text)
+        for other in values.layout.others {
+            if let range = values.range(at: other.position) { unmapped[other.name] = .string(values.text(range)) }
         }
         if let envelope {
             var cloudWatch: [String: JSON] = [:]
-            cloudWatch["logGroup"] = envelope.logGroup.map(JSON.string)
-            cloudWatch["logStream"] = envelope.logStream.map(JSON.string)
+            if let group = envelope.logGroup { cloudWatch["logGroup"] = .string(group) }
+            if let stream = envelope.logStream { cloudWatch["logStream"] = .string(stream) }
             if !cloudWatch.isEmpty { unmapped["cloudwatch_logs"] = .object(cloudWatch) }
         }
         if !unmapped.isEmpty { event["unmapped"] = .object(unmapped) }
-        return .event(event)
+        return .event(.object(event))
     }
 
     static func endpoint(address: String?, packetAddress: String?, port: Int64?, service: String?) -> [String: JSON] {
-        var endpoint: [String: JSON] = [:]
+        var endpoint = [String: JSON](minimumCapacity: 4)
         if let packetAddress, let address, packetAddress != address {
             endpoint["ip"] = .string(packetAddress)
             endpoint["intermediate_ips"] = [.string(address)]
@@ -367,11 +572,6 @@ enum VPCFlowMapping {
         endpoint["port"] = port.map(JSON.int)
         endpoint["svc_name"] = service.map(JSON.string)
         return endpoint
-    }
-
-    static func inferredIPVersion(_ address: String?) -> String? {
-        guard let address else { return nil }
-        return address.contains(":") ? "IPv6" : "IPv4"
     }
 
     /// A non-empty scalar as text (account ids arrive as numbers); `nil` for anything else.

@@ -16,6 +16,9 @@ public struct VPCFlowParser: SourceParser {
     /// files without a header).
     public let fields: [String]
 
+    /// `fields` resolved once for the mapping.
+    let layout: VPCFlowMapping.Layout
+
     /// A parser for lines in `fields` order: the flow log's format string, either as names
     /// (`version account-id ...` split into words) or as AWS writes it (`${version}`); `_` is
     /// read as `-`. `nil` or empty means the default version-2 format. A header line inside a
@@ -23,6 +26,7 @@ public struct VPCFlowParser: SourceParser {
     public init(fields: [String]? = nil) {
         let cleaned = (fields ?? []).map(VPCFlowMapping.canonicalName).filter { !$0.isEmpty }
         self.fields = cleaned.isEmpty ? Self.defaultFields : cleaned
+        layout = VPCFlowMapping.Layout(fields: self.fields)
     }
 
     /// `vpcflow`.
@@ -42,7 +46,7 @@ public struct VPCFlowParser: SourceParser {
         }
         guard let line = VPCFlowMapping.lines(input.raw).first(where: { !$0.bytes.isEmpty }) else { return false }
         if VPCFlowMapping.headerFields(line.bytes) != nil { return true }
-        switch VPCFlowMapping.entry(line: line.bytes, format: fields, envelope: nil) {
+        switch VPCFlowMapping.entry(line: line.bytes, layout: layout, envelope: nil) {
         case .event, .skipped: return true
         case .failure: return false
         }
@@ -50,7 +54,7 @@ public struct VPCFlowParser: SourceParser {
 
     private func recognizes(logEvent: JSON) -> Bool {
         if let message = logEvent["message"]?.stringValue {
-            switch VPCFlowMapping.entry(line: Array(message.utf8)[...], format: fields, envelope: nil) {
+            switch VPCFlowMapping.entry(line: Array(message.utf8)[...], layout: layout, envelope: nil) {
             case .event, .skipped: return true
             case .failure: break
             }
@@ -77,14 +81,14 @@ public struct VPCFlowParser: SourceParser {
 
     private func normalize(text raw: [UInt8]) -> NormalizeResult {
         var result = NormalizeResult(source: sourceName)
-        var format = fields
-        var entries: [(index: Int, bytes: ArraySlice<UInt8>, format: [String])] = []
+        var format = layout
+        var entries: [(index: Int, bytes: ArraySlice<UInt8>, format: VPCFlowMapping.Layout)] = []
         var headers = 0
         for line in VPCFlowMapping.lines(raw) where !line.bytes.isEmpty {
             // A header names the fields of the lines after it (flow-log files delivered to S3
             // start with one; concatenated files repeat it).
             if let header = VPCFlowMapping.headerFields(line.bytes) {
-                format = header
+                format = VPCFlowMapping.Layout(fields: header)
                 headers += 1
             } else {
                 entries.append((line.index, line.bytes, format))
@@ -102,7 +106,7 @@ public struct VPCFlowParser: SourceParser {
         let single = entries.count == 1
         result.events.reserveCapacity(entries.count)
         for entry in entries {
-            switch VPCFlowMapping.entry(line: entry.bytes, format: entry.format, envelope: nil) {
+            switch VPCFlowMapping.entry(line: entry.bytes, layout: entry.format, envelope: nil) {
             case .event(let event): result.events.append(event)
             case .skipped: result.skipped += 1
             case .failure(let code, let message):
@@ -142,7 +146,7 @@ public struct VPCFlowParser: SourceParser {
         }
         let single = logEvents.count == 1
         for (index, logEvent) in logEvents.enumerated() {
-            let outcome = VPCFlowMapping.entry(logEvent: logEvent, format: fields, envelope: envelope)
+            let outcome = VPCFlowMapping.entry(logEvent: logEvent, layout: layout, envelope: envelope)
             switch outcome {
             case .event(let event): result.events.append(event)
             case .skipped: result.skipped += 1

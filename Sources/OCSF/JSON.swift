@@ -22,6 +22,8 @@ extension JSON {
         }
         set {
             guard case .object(var members) = self else { return }
+            // Drop self's reference first so `members` is unique and changes in place, not copied.
+            self = .null
             members[key] = newValue
             self = .object(members)
         }
@@ -56,10 +58,12 @@ extension JSON {
         guard let head = components.first else { return }
         var members: [String: JSON]
         if case .object(let existing) = self { members = existing } else { members = [:] }
+        // Release self's reference (and the child's slot) so every level mutates in place.
+        self = .null
         if components.count == 1 {
             members[head] = newValue
         } else {
-            var child = members[head] ?? .object([:])
+            var child = members.removeValue(forKey: head) ?? .object([:])
             child.setPath(components.dropFirst(), newValue)
             members[head] = child
         }

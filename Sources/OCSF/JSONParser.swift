@@ -27,24 +27,69 @@ extension JSON {
 
     /// Parses one JSON value from UTF-8 bytes (surrounding whitespace allowed).
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSON {
-        let array = Array(bytes)
-        var parser = JSONByteParser(bytes: array)
-        return try parser.parseDocument()
+        let parsed: Result<JSON, JSONParseError>? = bytes.withContiguousStorageIfAvailable { parse(buffer: $0) }
+        if let parsed { return try parsed.get() }
+        return try Array(bytes).withUnsafeBufferPointer { parse(buffer: $0) }.get()
     }
 
     /// Parses one JSON value from a string.
     public static func parse(_ text: String) throws(JSONParseError) -> JSON {
-        try parse(Array(text.utf8))
+        var text = text
+        return try text.withUTF8 { parse(buffer: $0) }.get()
+    }
+
+    /// Parses one JSON value from memory the caller owns (surrounding whitespace allowed).
+    public static func parse(buffer: UnsafeBufferPointer<UInt8>) -> Result<JSON, JSONParseError> {
+        var parser = JSONByteParser(bytes: buffer)
+        do { return .success(try parser.parseDocument()) } catch { return .failure(error) }
     }
 }
 
-/// A recursive-descent parser over a byte array, with a depth limit.
+/// A top-level object read by `JSON.parseObject(buffer:streamingArrayAt:element:)`.
+public struct JSONStreamedObject: Sendable {
+    /// The members, except the streamed array; a non-array value under the streamed key is an
+    /// ordinary member here.
+    public var members: [String: JSON]
+    /// How many elements the streamed array had, when the key's value (its last occurrence, as
+    /// in `parse`) was an array; `nil` when it was absent or not an array.
+    public var streamedCount: Int?
+}
+
+extension JSON {
+    /// Parses a document whose top-level value is an object, handing each element of the array
+    /// under `key` to `element` as soon as it is parsed instead of collecting the array, so a
+    /// large log file (`{"Records":[...]}`) never exists as one tree. `element` gets the
+    /// element's index; a repeated key starts its array over at index 0 (the last occurrence
+    /// counts, as in `parse`). The document is checked exactly as `parse` checks it: the same
+    /// bytes fail with the same error at the same offset, so a caller discards what it was
+    /// handed when this fails. `nil` when the top-level value is not an object.
+    public static func parseObject(
+        buffer: UnsafeBufferPointer<UInt8>, streamingArrayAt key: String, element: (Int, JSON) -> Void
+    ) -> Result<JSONStreamedObject, JSONParseError>? {
+        var parser = JSONByteParser(bytes: buffer)
+        parser.skipWhitespace()
+        guard parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: "{") else { return nil }
+        do {
+            return .success(try parser.parseObjectDocument(streaming: key, element: element))
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+/// A recursive-descent parser over bytes in memory, with a depth limit.
+///
+/// Object members are gathered on one stack shared by every nesting level and become a
+/// dictionary of the right capacity at the closing brace, so no dictionary grows (and
+/// rehashes) while it is filled. Error offsets are byte offsets into `bytes`.
 struct JSONByteParser {
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
     var depth = 0
+    /// Members of the objects being parsed, innermost last.
+    private var members: [(key: String, value: JSON)] = []
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     mutating func parseDocument() throws(JSONParseError) -> JSON {
         skipWhitespace()
@@ -112,12 +157,13 @@ struct JSONByteParser {
         try enter()
         defer { depth -= 1 }
         index += 1
-        var members: [String: JSON] = [:]
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(members)
+            return .object([:])
         }
+        let base = members.count
+        // On an error the whole parse ends, so the stack need not be unwound here.
         while true {
             skipWhitespace()
             guard index < bytes.count else { throw error(.unexpectedEnd) }
@@ -128,11 +174,85 @@ struct JSONByteParser {
             guard bytes[index] == UInt8(ascii: ":") else { throw error(.unexpectedCharacter) }
             index += 1
             skipWhitespace()
-            members[key] = try parseValue()
+            let value = try parseValue()
+            members.append((key, value))
             skipWhitespace()
             guard index < bytes.count else { throw error(.unexpectedEnd) }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; break }
+            throw error(.unexpectedCharacter)
+        }
+        // A repeated key keeps its last value, as assigning in order would.
+        var object = [String: JSON](minimumCapacity: members.count - base)
+        for position in base..<members.count {
+            object[members[position].key] = members[position].value
+        }
+        members.removeSubrange(base...)
+        return .object(object)
+    }
+
+    /// `parseDocument` for an object whose array under `streamKey` goes to `element` piece by
+    /// piece. Mirrors `parseObject` and `parseArray` step for step, so errors and offsets match.
+    mutating func parseObjectDocument(
+        streaming streamKey: String, element: (Int, JSON) -> Void
+    ) throws(JSONParseError) -> JSONStreamedObject {
+        var object = JSONStreamedObject(members: [:], streamedCount: nil)
+        try enter()
+        index += 1
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+        } else {
+            while true {
+                skipWhitespace()
+                guard index < bytes.count else { throw error(.unexpectedEnd) }
+                guard bytes[index] == UInt8(ascii: "\"") else { throw error(.unexpectedCharacter) }
+                let key = try parseString()
+                skipWhitespace()
+                guard index < bytes.count else { throw error(.unexpectedEnd) }
+                guard bytes[index] == UInt8(ascii: ":") else { throw error(.unexpectedCharacter) }
+                index += 1
+                skipWhitespace()
+                if key == streamKey, index < bytes.count, bytes[index] == UInt8(ascii: "[") {
+                    object.members[key] = nil
+                    object.streamedCount = try streamArray(element)
+                } else {
+                    let value = try parseValue()
+                    if key == streamKey { object.streamedCount = nil }
+                    object.members[key] = value
+                }
+                skipWhitespace()
+                guard index < bytes.count else { throw error(.unexpectedEnd) }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: "}") { index += 1; break }
+                throw error(.unexpectedCharacter)
+            }
+        }
+        depth -= 1
+        skipWhitespace()
+        guard index == bytes.count else { throw JSONParseError(reason: .trailingData, offset: index) }
+        return object
+    }
+
+    /// `parseArray`, handing each element over instead of keeping it; returns the count.
+    private mutating func streamArray(_ element: (Int, JSON) -> Void) throws(JSONParseError) -> Int {
+        try enter()
+        defer { depth -= 1 }
+        index += 1
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return 0
+        }
+        var count = 0
+        while true {
+            skipWhitespace()
+            element(count, try parseValue())
+            count += 1
+            skipWhitespace()
+            guard index < bytes.count else { throw error(.unexpectedEnd) }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "]") { index += 1; return count }
             throw error(.unexpectedCharacter)
         }
     }
@@ -161,12 +281,14 @@ struct JSONByteParser {
     private mutating func parseString() throws(JSONParseError) -> String {
         index += 1  // opening quote
         let start = index
-        // Fast path: no escapes.
+        // Fast path: no escapes; ASCII needs no UTF-8 validation.
+        var high: UInt8 = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let slice = bytes[start..<index]
+                let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                if high < 0x80 { return String(decoding: slice, as: UTF8.self) }
                 guard let text = String(validating: slice, as: UTF8.self) else {
                     throw JSONParseError(reason: .invalidUTF8, offset: start)
                 }
@@ -174,9 +296,10 @@ struct JSONByteParser {
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw error(.controlCharacterInString) }
+            high |= byte
             index += 1
         }
-        var buffer = Array(bytes[start..<index])
+        var buffer = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
         while index < bytes.count {
             let byte = bytes[index]
             switch byte {
@@ -214,7 +337,7 @@ struct JSONByteParser {
                         throw error(.invalidEscape)
                     }
                     guard let unicode = Unicode.Scalar(scalar) else { throw error(.invalidEscape) }
-                    buffer.append(contentsOf: Array(String(Character(unicode)).utf8))
+                    UTF8.encode(unicode) { buffer.append($0) }
                 default:
                     throw error(.invalidEscape)
                 }
@@ -245,23 +368,29 @@ struct JSONByteParser {
         return value
     }
 
+    private func isDigit(_ position: Int) -> Bool {
+        position < bytes.count && bytes[position] >= UInt8(ascii: "0") && bytes[position] <= UInt8(ascii: "9")
+    }
+
     private mutating func parseNumber() throws(JSONParseError) -> JSON {
         let start = index
         var isInteger = true
-        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        let negative = bytes[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
         guard index < bytes.count else { throw error(.unexpectedEnd) }
         if bytes[index] == UInt8(ascii: "0") {
             index += 1
         } else if (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(bytes[index]) {
-            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while isDigit(index) { index += 1 }
         } else {
             throw error(.invalidNumber)
         }
+        let integerEnd = index
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             isInteger = false
             index += 1
             let digitsStart = index
-            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while isDigit(index) { index += 1 }
             guard index > digitsStart else { throw error(.invalidNumber) }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
@@ -269,10 +398,17 @@ struct JSONByteParser {
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             let digitsStart = index
-            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while isDigit(index) { index += 1 }
             guard index > digitsStart else { throw error(.invalidNumber) }
         }
-        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        let digitsStart = negative ? start + 1 : start
+        if isInteger, integerEnd - digitsStart <= 18 {
+            // Up to 18 digits cannot overflow: no text, no Int64(String) needed.
+            var value: Int64 = 0
+            for position in digitsStart..<integerEnd { value = value * 10 + Int64(bytes[position] - UInt8(ascii: "0")) }
+            return .int(negative ? -value : value)
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if isInteger, let integer = Int64(text) { return .int(integer) }
         guard let double = Double(text), double.isFinite else {
             throw JSONParseError(reason: .invalidNumber, offset: start)

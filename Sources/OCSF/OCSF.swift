@@ -98,6 +98,17 @@ public enum OCSFEvent {
         uid: String, product: String, vendor: String, logName: String? = nil,
         originalTime: String? = nil
     ) -> JSON {
+        .object(baseMembers(
+            class: ocsfClass, activityID: activityID, activityName: activityName, time: time,
+            severity: severity, status: status,
+            metadata: metadata(uid: uid, product: product, vendor: vendor, logName: logName, originalTime: originalTime)
+        ))
+    }
+
+    /// `base`'s `metadata` object: version, uid, product, and the log name and original time when given.
+    public static func metadata(
+        uid: String, product: String, vendor: String, logName: String? = nil, originalTime: String? = nil
+    ) -> [String: JSON] {
         var metadata: [String: JSON] = [
             "version": .string(ocsfVersion),
             "uid": .string(uid),
@@ -105,21 +116,32 @@ public enum OCSFEvent {
         ]
         if let logName { metadata["log_name"] = .string(logName) }
         if let originalTime { metadata["original_time"] = .string(originalTime) }
-        return .object([
-            "class_uid": .int(ocsfClass.rawValue),
-            "class_name": .string(ocsfClass.name),
-            "category_uid": .int(ocsfClass.categoryUID),
-            "category_name": .string(ocsfClass.categoryName),
-            "activity_id": .int(activityID),
-            "activity_name": .string(activityName),
-            "type_uid": .int(ocsfClass.typeUID(activity: activityID)),
-            "time": .int(time),
-            "severity_id": .int(severity.rawValue),
-            "severity": .string(severity.name),
-            "status_id": .int(status.rawValue),
-            "status": .string(status.name),
-            "metadata": .object(metadata),
-        ])
+        return metadata
+    }
+
+    /// `base`'s members with a caller-built `metadata`, and room for `capacity` members in all,
+    /// for mappings that add their own members in place and wrap the result in `.object` once.
+    public static func baseMembers(
+        class ocsfClass: OCSFClass, activityID: Int64, activityName: String, time: Int64,
+        severity: OCSFSeverity = .informational, status: OCSFStatus = .unknown,
+        metadata: [String: JSON], capacity: Int = 16
+    ) -> [String: JSON] {
+        var members: [String: JSON] = [:]
+        members.reserveCapacity(max(capacity, 13))
+        members["class_uid"] = .int(ocsfClass.rawValue)
+        members["class_name"] = .string(ocsfClass.name)
+        members["category_uid"] = .int(ocsfClass.categoryUID)
+        members["category_name"] = .string(ocsfClass.categoryName)
+        members["activity_id"] = .int(activityID)
+        members["activity_name"] = .string(activityName)
+        members["type_uid"] = .int(ocsfClass.typeUID(activity: activityID))
+        members["time"] = .int(time)
+        members["severity_id"] = .int(severity.rawValue)
+        members["severity"] = .string(severity.name)
+        members["status_id"] = .int(status.rawValue)
+        members["status"] = .string(status.name)
+        members["metadata"] = .object(metadata)
+        return members
     }
 
     /// The event's `metadata.uid`.
@@ -148,26 +170,47 @@ public enum StableID {
     public static func hash(_ parts: [String], length: Int = 32) -> String {
         var hasher = SHA256()
         for (position, part) in parts.enumerated() {
-            if position > 0 { hasher.update(data: [0x1F]) }
-            hasher.update(data: Array(part.utf8))
+            if position > 0 { hasher.update(byte: 0x1F) }
+            hasher.update(data: part.utf8)
         }
-        return String(hex(hasher.finalize()).prefix(length))
+        return hex(of: hasher, length: length)
     }
 
     /// Hex SHA-256 of raw bytes.
     public static func hash(bytes: some Collection<UInt8>, length: Int = 32) -> String {
-        String(hex(SHA256.hash(data: bytes)).prefix(length))
+        var hasher = SHA256()
+        hasher.update(data: bytes)
+        return hex(of: hasher, length: length)
+    }
+
+    /// The first `length` hex digits of the digest of what `hasher` has absorbed. With a hasher
+    /// that absorbed a shared prefix, this is `hash(_:length:)` without hashing the prefix again.
+    public static func hex(of hasher: SHA256, length: Int = 32) -> String {
+        let words = hasher.finalizeWords()
+        let count = max(0, min(length, 64))
+        return withUnsafeBytes(of: words) { raw in
+            String(unsafeUninitializedCapacity: count) { out in
+                // The words are big-endian digest words held in native order.
+                for position in 0..<count {
+                    let word = raw.load(fromByteOffset: (position / 8) * 4, as: UInt32.self)
+                    let nibble = (word >> UInt32(28 - (position % 8) * 4)) & 0xF
+                    out[position] = nibble < 10 ? UInt8(48 + nibble) : UInt8(87 + nibble)
+                }
+                return count
+            }
+        }
     }
 
     /// Lower-case hex of bytes.
     public static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            let digits: StaticString = "0123456789abcdef"
+            let table = digits.utf8Start
+            for (index, byte) in bytes.enumerated() {
+                out[2 * index] = table[Int(byte >> 4)]
+                out[2 * index + 1] = table[Int(byte & 0x0F)]
+            }
+            return bytes.count * 2
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -1,9 +1,14 @@
 /// SHA-256 (FIPS 180-4). Vigil needs it only for deterministic ids, so a small portable
 /// implementation saves every build from compiling a cryptography library.
+///
+/// The partial block lives inline (no array), so a hasher is a plain value: copying one that
+/// has absorbed a shared prefix (a flow-log format) and finishing it per line never allocates.
 public struct SHA256: Sendable {
     private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
         (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
-    private var pending: [UInt8] = []
+    /// The bytes of the current, incomplete block (`pendingCount` of them).
+    private var pending: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    private var pendingCount = 0
     private var length: UInt64 = 0
 
     private static let k: [UInt32] = [
@@ -29,44 +34,67 @@ public struct SHA256: Sendable {
         }
     }
 
-    /// Whole 64-byte blocks are compressed straight from the caller's memory; only a partial
-    /// block is copied into `pending`.
-    private mutating func update(buffer: UnsafeBufferPointer<UInt8>) {
+    /// Feeds bytes from memory the caller owns. Whole 64-byte blocks are compressed straight
+    /// from it; only a partial block is copied into the hasher.
+    public mutating func update(buffer: UnsafeBufferPointer<UInt8>) {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
         length &+= UInt64(buffer.count)
         var index = 0
-        if !pending.isEmpty {
-            let take = min(64 - pending.count, buffer.count)
-            pending.append(contentsOf: UnsafeBufferPointer(start: base, count: take))
+        if pendingCount > 0 {
+            let take = min(64 - pendingCount, buffer.count)
+            let offset = pendingCount
+            withUnsafeMutableBytes(of: &pending) { ($0.baseAddress! + offset).copyMemory(from: base, byteCount: take) }
+            pendingCount += take
             index = take
-            guard pending.count == 64 else { return }
-            pending.withUnsafeBufferPointer { compress($0.baseAddress!) }
-            pending.removeAll(keepingCapacity: true)
+            guard pendingCount == 64 else { return }
+            compressPending()
         }
         while index + 64 <= buffer.count {
             compress(base + index)
             index += 64
         }
-        if index < buffer.count { pending.append(contentsOf: UnsafeBufferPointer(start: base + index, count: buffer.count - index)) }
+        if index < buffer.count {
+            let rest = buffer.count - index
+            withUnsafeMutableBytes(of: &pending) { $0.baseAddress!.copyMemory(from: base + index, byteCount: rest) }
+            pendingCount = rest
+        }
+    }
+
+    /// Feeds one byte (a separator).
+    public mutating func update(byte: UInt8) {
+        withUnsafePointer(to: byte) { update(buffer: UnsafeBufferPointer(start: $0, count: 1)) }
+    }
+
+    private mutating func compressPending() {
+        let block = pending
+        withUnsafeBytes(of: block) { compress($0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+        pendingCount = 0
+    }
+
+    /// The digest as eight big-endian words, without allocating.
+    public consuming func finalizeWords() -> (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) {
+        let bitLength = length &* 8
+        let count = pendingCount
+        withUnsafeMutableBytes(of: &pending) { block in
+            block[count] = 0x80
+            for i in (count + 1)..<64 { block[i] = 0 }
+        }
+        if count >= 56 {
+            compressPending()
+            pending = (0, 0, 0, 0, 0, 0, 0, 0)
+        }
+        // The length goes big-endian into the last 8 bytes.
+        pending.7 = bitLength.bigEndian
+        compressPending()
+        return state
     }
 
     /// The 32-byte digest.
     public consuming func finalize() -> [UInt8] {
-        let bitLength = length &* 8
-        var tail = pending
-        tail.append(0x80)
-        while tail.count % 64 != 56 { tail.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        tail.withUnsafeBufferPointer { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                compress(buffer.baseAddress! + offset)
-                offset += 64
-            }
-        }
+        let words = finalizeWords()
         var out: [UInt8] = []
         out.reserveCapacity(32)
-        for word in [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7] {
+        for word in [words.0, words.1, words.2, words.3, words.4, words.5, words.6, words.7] {
             out.append(contentsOf: [UInt8(word >> 24), UInt8(truncatingIfNeeded: word >> 16),
                                     UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word)])
         }
