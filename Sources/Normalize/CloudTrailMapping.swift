@@ -270,9 +270,15 @@ enum CloudTrailMapping {
         }
         event["cloud"] = .object(cloud)
 
-        let (resourceList, resourcesFullyMapped) = resources(picked)
-        if !resourceList.isEmpty { event["resources"] = .array(resourceList) }
-        if !resourcesFullyMapped, let declared = picked.resources { unmapped["resources"] = declared }
+        if ocsfClass == .authentication {
+            // OCSF 1.3 Authentication has no `resources`: the role an AssumeRole call names
+            // stays in `unmapped` as CloudTrail wrote it.
+            if let declared = picked.resources { unmapped["resources"] = declared }
+        } else {
+            let (resourceList, resourcesFullyMapped) = resources(picked)
+            if !resourceList.isEmpty { event["resources"] = .array(resourceList) }
+            if !resourcesFullyMapped, let declared = picked.resources { unmapped["resources"] = declared }
+        }
 
         if ocsfClass == .authentication {
             // Authentication requires `user`: the principal that signed in or asked for credentials.

@@ -521,6 +521,10 @@ enum VPCFlowMapping {
             connection["direction_id"] = 2
             connection["direction"] = "Outbound"
             source.merge(interface) { _, new in new }
+        } else {
+            // Required by OCSF; the default format (v2) has no flow-direction field.
+            connection["direction_id"] = 0
+            connection["direction"] = "Unknown"
         }
         if let tcpFlags { connection["tcp_flags"] = .int(tcpFlags) }
         if let trafficPath, let boundary = boundaries[trafficPath + 3] {

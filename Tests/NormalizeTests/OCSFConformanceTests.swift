@@ -26,10 +26,6 @@ struct OCSFConformanceTests {
     static let cloudTrailCorpora: Set<String> = ["otrf", "own", "streamalert", "samples"]
 
     static let known: [KnownNonConformance] = [
-        KnownNonConformance(corpora: cloudTrailCorpora, classUID: 3002, path: "resources", message: "not an attribute",
-                            why: "CloudTrailMapping sets resources on Authentication 3002 (AssumeRole, ConsoleLogin), which OCSF 1.3.0 does not define"),
-        KnownNonConformance(corpora: ["vpcflow"], classUID: 4001, path: "connection_info.direction_id", message: "missing required",
-                            why: "VPCFlowMapping omits connection_info.direction_id (required; 0 Unknown when the record has no flow-direction)"),
         KnownNonConformance(corpora: ["asff", "inspector"], classUID: 2002, path: "vulnerabilities[].cve.cvss[].vendor_name",
                             message: "not an attribute",
                             why: "cvss.vendor_name is OCSF 1.4.0, not 1.3.0 (ASFF and Inspector set it; InspectorTests pins it)"),

@@ -84,7 +84,7 @@ struct RealSampleTests {
         #expect(event.string("src_endpoint.domain") == "ec2.amazonaws.com")
         #expect(event.value(at: "src_endpoint.ip") == nil)
         #expect(event.string("session.credential_uid") == "ASIA5FLZVX4OLY6BJN4L")
-        #expect(event.string("resources.0.type") == "AWS::IAM::Role")
+        #expect(event.string("unmapped.resources.0.type") == "AWS::IAM::Role")  // Authentication has no resources in OCSF 1.3
         // "Sep 14, 2020, 7:01:26 AM" is not a timestamp we accept; it stays in unmapped only.
         #expect(event.value(at: "session.expiration_time") == nil)
         #expect(event.string("unmapped.responseElements.credentials.expiration") == "Sep 14, 2020, 7:01:26 AM")
