@@ -76,7 +76,7 @@ public struct SigmaAggregation: Sendable, Equatable {
         func invalid(_ reason: String) -> RuleError { RuleError(code: .invalidRule, reason: reason) }
         let trimmed = text.trimmingWhitespace()
         if trimmed.lowercased().hasPrefix("near") {
-            throw invalid("the 'near' aggregation (events close in time) is a temporal correlation; not convertible yet")
+            throw invalid("the 'near' aggregation (searches matching close in time, in any order) is an unordered temporal correlation, which Vigil's ordered sequences cannot express faithfully; not converted")
         }
         guard let open = trimmed.firstIndex(of: "("), let close = trimmed.firstIndex(of: ")"), open < close else {
             throw invalid("aggregation must look like 'count(field) by group > 5'")

@@ -39,7 +39,7 @@ public struct SigmaConverter: Sendable {
             }
         }
         if aggregation == nil, detection.timeframe != nil {
-            throw invalid("'timeframe' without an aggregation correlates separate events (a temporal correlation); not convertible yet")
+            throw invalid("'timeframe' without an aggregation correlates separate events in any order (an unordered temporal correlation), which Vigil's ordered sequences cannot express faithfully; not converted")
         }
         var cache: [String: Condition] = [:]
         var conditions: [Condition] = []

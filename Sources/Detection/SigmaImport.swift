@@ -257,16 +257,18 @@ public enum SigmaImport {
             func invalid(_ reason: String) -> RuleError { RuleError(code: .invalidRule, reason: reason) }
             let sigma = try documents[index].rule.get()
             guard case .correlation(let correlation) = sigma.body else { throw invalid("not a correlation") }
+            let ordered = correlation.type == "temporal_ordered"
             switch correlation.type {
-            case "event_count", "value_count", "value_sum", "value_avg": break
-            case "temporal", "temporal_ordered":
-                throw invalid("correlation type '\(correlation.type)' (rules matching in \(correlation.type == "temporal" ? "any" : "a given") order within a timespan) needs a sequence construct; not convertible yet")
+            case "event_count", "value_count", "value_sum", "value_avg", "temporal_ordered": break
+            case "temporal":
+                throw invalid(unorderedTemporalReason(rules: correlation.rules.count))
             default:
                 throw invalid("correlation type '\(correlation.type)' is not supported")
             }
             guard !correlation.hasAliases else { throw invalid("correlation 'aliases' are not supported") }
             guard let timespanText = correlation.timespan else { throw invalid("the correlation has no 'timespan'") }
             let size = try duration(timespanText, what: "timespan")
+            if ordered { try checkOrderedCorrelation(correlation) }
             var matches: [Condition] = []
             var profile: SigmaLogSourceProfile?
             var baseTags: [String] = []
@@ -293,6 +295,15 @@ public enum SigmaImport {
                 baseTags += baseRule.tags
             }
             guard let profile else { throw invalid("the correlation names no rule") }
+            let id = vigilID(sigma, document: documents[index])
+            let tags = sigma.tags.isEmpty ? baseTags : sigma.tags
+            if ordered {
+                // The referenced rules in order are the steps; the steps select, so the rule
+                // has no `match` of its own.
+                let sequence = SequenceSpec(groupBy: try groupPaths(correlation.groupBy, profile: profile),
+                                            steps: matches.map { SequenceSpec.Step(match: $0) }, withinMillis: size)
+                return (makeRule(sigma, id: id, match: .all([]), window: nil, sequence: sequence, tags: tags), attribution(sigma))
+            }
             let aggregate: WindowSpec.Aggregate
             if correlation.type == "event_count" {
                 aggregate = .count
@@ -305,11 +316,65 @@ public enum SigmaImport {
             let window = try slidingWindow(groupBy: correlation.groupBy, size: size, aggregate: aggregate,
                                            comparisons: correlation.comparisons, profile: profile)
             let match = matches.count == 1 ? matches[0] : SigmaConverter.flatten(.any(matches))
-            let id = vigilID(sigma, document: documents[index])
-            return (makeRule(sigma, id: id, match: match, window: window, tags: sigma.tags.isEmpty ? baseTags : sigma.tags),
-                    attribution(sigma))
+            return (makeRule(sigma, id: id, match: match, window: window, tags: tags), attribution(sigma))
         }
     }
+
+    /// Why a `temporal` correlation (every referenced rule within the timespan, in any order)
+    /// is not converted: Vigil's sequences are ordered, and no other construct says "all of
+    /// these, in any order".
+    static func unorderedTemporalReason(rules: Int) -> String {
+        let orders = rules < 2 ? "" : " (\((2...min(rules, 20)).reduce(1, *))\(rules > 20 ? "+" : "") for \(rules) rules)"
+        return "correlation type 'temporal' (every referenced rule within the timespan, in any order) has no faithful Vigil form: "
+            + "a sequence fixes the order, and one sequence rule per order\(orders) would alert once per order the same events "
+            + "complete (A, B, A completes both 'A then B' and 'B then A'); not converted (temporal_ordered is)"
+    }
+
+    /// What a `temporal_ordered` correlation must be for a Vigil sequence: 2 to 20 distinct
+    /// rules, and no condition other than "all rules matched" (Sigma counts the referenced rules
+    /// that matched; a sequence needs every step).
+    static func checkOrderedCorrelation(_ correlation: SigmaCorrelation) throws(RuleError) {
+        func invalid(_ reason: String) -> RuleError { RuleError(code: .invalidRule, reason: reason) }
+        let count = correlation.rules.count
+        guard count >= 2 else {
+            throw invalid("temporal_ordered names \(count) rule; a Vigil sequence needs 2 to 20 steps (for one rule, convert the rule itself)")
+        }
+        guard count <= SigmaImport.maximumSequenceSteps else {
+            throw invalid("temporal_ordered names \(count) rules; a Vigil sequence takes at most \(SigmaImport.maximumSequenceSteps) steps")
+        }
+        var seen: Set<String> = []
+        for reference in correlation.rules where !seen.insert(reference).inserted {
+            throw invalid("temporal_ordered names rule '\(reference)' more than once; Sigma counts the distinct rules that matched, so a repeated step has no defined meaning")
+        }
+        guard correlation.field == nil else {
+            throw invalid("'condition.field' has no meaning for temporal_ordered (it counts the rules that matched)")
+        }
+        guard !correlation.comparisons.isEmpty else { return }
+        func met(_ matched: Int) -> Bool {
+            correlation.comparisons.allSatisfy { comparison in
+                let value = Double(matched)
+                switch comparison.op {
+                case "gt": return value > comparison.value
+                case "gte": return value >= comparison.value
+                case "lt": return value < comparison.value
+                case "lte": return value <= comparison.value
+                case "eq": return value == comparison.value
+                case "neq": return value != comparison.value
+                default: return false
+                }
+            }
+        }
+        let written = correlation.comparisons.map { "\($0.op) \(JSON.double($0.value).scalarText ?? "")" }.joined(separator: " and ")
+        if let fewer = (1..<count).first(where: met) {
+            throw invalid("condition '\(written)' is met when \(fewer) of the \(count) rules matched; a Vigil sequence needs every step, so only 'all rules matched' (no condition, or one only \(count) meets, such as gte: \(count)) is convertible")
+        }
+        guard met(count) else {
+            throw invalid("condition '\(written)' is never met by the \(count) rules the correlation names")
+        }
+    }
+
+    /// The most steps a Vigil sequence takes (docs/rules.md).
+    static let maximumSequenceSteps = 20
 
     /// A sliding window for a Sigma threshold. Only growth can be detected by a sliding window,
     /// so `lt`, `lte` and ranges are refused with the reason.
@@ -330,11 +395,16 @@ public enum SigmaImport {
         default:
             throw invalid("condition '\(comparison.op)' is not supported")
         }
+        return WindowSpec(groupBy: try groupPaths(groupBy, profile: profile), kind: .sliding, sizeMillis: size,
+                          aggregate: aggregate, threshold: Threshold(op: op, value: comparison.value))
+    }
+
+    /// The group key paths for Sigma `group-by` fields; without any, the whole source is one
+    /// group (Vigil windows and sequences need one).
+    static func groupPaths(_ groupBy: [String], profile: SigmaLogSourceProfile) throws(RuleError) -> [String] {
         var paths: [String] = []
         for field in groupBy { paths.append(try groupPath(field, profile: profile)) }
-        if paths.isEmpty { paths = [profile.wholeSourceGroupField] }
-        return WindowSpec(groupBy: paths, kind: .sliding, sizeMillis: size, aggregate: aggregate,
-                          threshold: Threshold(op: op, value: comparison.value))
+        return paths.isEmpty ? [profile.wholeSourceGroupField] : paths
     }
 
     static func groupPath(_ field: String, profile: SigmaLogSourceProfile) throws(RuleError) -> String {
@@ -356,7 +426,8 @@ public enum SigmaImport {
     }
 
     /// The Vigil rule for a converted Sigma rule.
-    static func makeRule(_ sigma: SigmaRule, id: String, match: Condition, window: WindowSpec?, tags: [String]) -> Rule {
+    static func makeRule(_ sigma: SigmaRule, id: String, match: Condition, window: WindowSpec?,
+                         sequence: SequenceSpec? = nil, tags: [String]) -> Rule {
         var attack: [String] = []
         var labels = ["sigma"]
         for tag in tags {
@@ -380,7 +451,7 @@ public enum SigmaImport {
         description += " by \(sigma.author ?? "an unnamed author"), Detection Rule License 1.1 (\(licenseURL));"
         description += " converted by vigil rules import-sigma."
         return Rule(id: id, version: 1, title: sigma.title, description: description, severity: severity,
-                    attack: attack, tags: labels, match: match, window: window)
+                    attack: attack, tags: labels, match: match, window: window, sequence: sequence)
     }
 
     /// The header comment of a written rule: source and the license's attribution.

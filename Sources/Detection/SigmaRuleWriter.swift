@@ -1,6 +1,7 @@
 import OCSF
 
-/// Writes a `Rule` as Vigil rule YAML (docs/rules.md), the format `RuleSet` loads. Strings
+/// Writes a `Rule` (single-event, window or sequence; what the Sigma import produces) as
+/// Vigil rule YAML (docs/rules.md), the format `RuleSet` loads. Strings
 /// are written as JSON strings, which are valid YAML double-quoted scalars, so no value is
 /// ever re-typed (a title `"yes"` or a value `"0x1F"` stays a string).
 public enum SigmaRuleWriter {
@@ -14,8 +15,12 @@ public enum SigmaRuleWriter {
         lines.append("severity: \(rule.severity.name.lowercased())")
         if !rule.attack.isEmpty { lines.append("attack: \(flow(rule.attack.map(JSON.string)))") }
         if !rule.tags.isEmpty { lines.append("tags: \(flow(rule.tags.map(JSON.string)))") }
-        lines.append("match:")
-        lines += condition(rule.match).map { "  " + $0 }
+        // A sequence's steps select; its rule-level `match` (which only narrows) is left out
+        // when it narrows nothing, as the loader reads a missing one.
+        if rule.sequence == nil || rule.match != .all([]) {
+            lines.append("match:")
+            lines += condition(rule.match).map { "  " + $0 }
+        }
         if let window = rule.window {
             lines.append("window:")
             lines.append("  group_by: \(flow(window.groupBy.map(JSON.string)))")
@@ -28,6 +33,19 @@ public enum SigmaRuleWriter {
             lines.append("  threshold: \(quoted(window.threshold.description))")
             if window.latenessMillis != WindowSpec.defaultLatenessMillis { lines.append("  lateness: \(duration(window.latenessMillis))") }
             if window.graceMillis != WindowSpec.defaultGraceMillis { lines.append("  grace: \(duration(window.graceMillis))") }
+        }
+        if let sequence = rule.sequence {
+            lines.append("sequence:")
+            lines.append("  group_by: \(flow(sequence.groupBy.map(JSON.string)))")
+            lines.append("  within: \(duration(sequence.withinMillis))")
+            lines.append("  steps:")
+            for step in sequence.steps {
+                lines.append("    - match:")
+                lines += condition(step.match).map { "        " + $0 }
+                if step.count != 1 { lines.append("      count: \(step.count)") }
+            }
+            if sequence.latenessMillis != WindowSpec.defaultLatenessMillis { lines.append("  lateness: \(duration(sequence.latenessMillis))") }
+            if sequence.graceMillis != WindowSpec.defaultGraceMillis { lines.append("  grace: \(duration(sequence.graceMillis))") }
         }
         return lines.joined(separator: "\n") + "\n"
     }
