@@ -27,6 +27,7 @@ let package = Package(
         // For the package-benchmark suites in Benchmarks/, which depend on this package by path.
         .library(name: "OCSF", targets: ["OCSF"]),
         .library(name: "Normalize", targets: ["Normalize"]),
+        .library(name: "Inventory", targets: ["Inventory"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -1,10 +1,11 @@
 // swift-tools-version:6.1
 // Vigil's package-benchmark suites, kept in their own package so that neither the benchmark
 // dependency nor its malloc interposer reaches the shipped executables or `make test`.
-// Run them with scripts/bench-normalize (see docs/performance.md).
+// Run them with scripts/bench-normalize and scripts/bench-enrich (see docs/performance.md).
 //
 // Dependencies:
-//   vigil (the parent package, by path)  the code under test: its `OCSF` and `Normalize` libraries
+//   vigil (the parent package, by path)  the code under test: its `OCSF`, `Normalize` and
+//                                        `Inventory` libraries
 //   ordo-one/benchmark                   the harness; `traits: ["MallocInterposer"]` keeps malloc
 //                                        counts (no jemalloc or other system package) and drops
 //                                        the Linux 6.3 runtime interposer, which the machines'
@@ -28,6 +29,20 @@ let package = Package(
                 .product(name: "Normalize", package: "vigil"),
             ],
             path: "Benchmarks/NormalizeBenchmarks",
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"),
+                .enableUpcomingFeature("MemberImportVisibility"),
+            ],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "EnrichBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "OCSF", package: "vigil"),
+                .product(name: "Inventory", package: "vigil"),
+            ],
+            path: "Benchmarks/EnrichBenchmarks",
             swiftSettings: [
                 .enableUpcomingFeature("ExistentialAny"),
                 .enableUpcomingFeature("MemberImportVisibility"),
