@@ -57,9 +57,19 @@ struct Harness: AsyncParsableCommand {
         discussion: """
             Reads the compose file (the same one `docker compose` runs), starts the embedded broker in place of its kafka service, runs its one-shot jobs (topic-init) to completion, then starts every Vigil service with its command, environment and replica count as local processes (paths under /usr/local/share/vigil/ are this repository's folders, /var/lib/vigil/ a work directory per replica; metrics ports are turned off, since replicas share one host). It ships samples/ into <prefix>raw and waits until the expected rules have alerted and commands were planned, then prints one JSON summary line and exits 0, or 1 when an expectation failed.
 
+            Fault scenarios (--scenario): each starts a fresh embedded broker and the compose services (two replicas of every stage unless --replicas says otherwise), ships a generated CloudTrail load (fixed seed; brute force for several users, some followed by a success, StopLogging and DeleteTrail, root activity, new access keys, administrator policies, among routine API calls and sign-ins) at a steady pace, and compares what reaches the topics with what the offline chain (normalize, enrich, detect, respond in-process, same rules, playbooks and inventory) makes of the same records:
+              kill       SIGKILL one replica of ingest, enrich, detect and respond in turn, --fault-interval seconds apart, each restarted at once (default 20,000 records)
+              sigterm    the same with SIGTERM: each must exit 0 before it is restarted
+              malformed  10% malformed raw records (truncated JSON, invalid UTF-8, wrong types, not an object; --huge-record adds a 2 MB one) among good ones (default 100,000 + 10,000): each must be dead-lettered once with a vigil-dlq-error-code header, every good record's event must arrive
+              all        every scenario in turn
+            A scenario passes when every expected alert id and event uid arrived (lost == 0), duplicates carry identical ids (same alert id, same rule, group and window), every expected command was planned and executed, no command was executed by two executor copies (ledgers in each respond replica's work directory), and the run finished within --timeout. The last stdout line is one JSON object per scenario (a JSON array for all): {"scenario","passed","input","events","alerts_expected","alerts_seen","lost","duplicate_commands_executed","dlq","seconds",...}; the exit status is 0 only when every scenario passed.
+
             Examples:
               vigil harness
               vigil harness --replicas 3 --expect-rule aws.console.bruteforce
+              vigil harness --scenario kill
+              vigil harness --scenario malformed --records 3000 --malformed 300
+              vigil harness --scenario all --records 5000 --work-dir /tmp/vigil-faults
             """)
     @Option(help: "The compose file. Default: the bundled compose/docker-compose.yml.") var compose: String?
     @Option(help: "Replicas of every stage, instead of the compose file's.") var replicas: Int?
@@ -70,9 +80,22 @@ struct Harness: AsyncParsableCommand {
     @Option(help: "Seconds without new records before the run counts as finished.") var settle: Int = 10
     @Option(help: "Give up after this many seconds.") var timeout: Int = 300
     @Option(help: "Keep logs and per-replica state here (default: a temporary directory).") var workDir: String?
+    @Option(help: "Run a fault scenario instead of the samples check: kill, sigterm, malformed or all.") var scenario: HarnessScenario?
+    @Option(help: "Good raw records of a scenario's load (default 20000; 100000 for malformed).") var records: Int?
+    @Option(help: "Malformed raw records mixed in (default: a tenth of --records in the malformed scenario, else 0).") var malformed: Int?
+    @Flag(help: "The malformed scenario also ships one 2 MB broken record (skipped, and said so, if the broker refuses it).")
+    var hugeRecord = false
+    @Option(help: "Seed of the generated load.") var seed: UInt64 = 20_261_127
+    @Option(help: "Seconds from now to the load's first event time (default: records/100, at least 30).")
+    var eventLead: Int?
+    @Option(help: "Seconds between faults (kill, sigterm); the first comes this long after shipping starts.") var faultInterval: Int = 4
+    @Option(help: "Seconds over which a scenario's load is shipped.") var shipSeconds: Int = 20
 
     func validate() throws {
         if let replicas, !(1...16).contains(replicas) { throw ValidationError("--replicas must be 1...16") }
+        if let records, records < 100 { throw ValidationError("--records must be at least 100") }
+        if let malformed, malformed < 0 { throw ValidationError("--malformed must not be negative") }
+        if faultInterval < 1 || shipSeconds < 1 { throw ValidationError("--fault-interval and --ship-seconds must be positive") }
     }
 
     func run() async throws {
@@ -84,6 +107,10 @@ struct Harness: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let services = try ComposeService.parse(text, environment: environment)
         guard !services.isEmpty else { throw ValidationError("\(composePath) has no services running vigil executables") }
+        if let scenario {
+            try await runScenarios(scenario, services: services, environment: environment, logger: logger)
+            return
+        }
         let rules = expectRules.isEmpty ? ["aws.cloudtrail.logging_disabled", "aws.console.bruteforce"] : expectRules
 
         guard let binary = EmbeddedBroker.locateBinary() else {
@@ -196,6 +223,29 @@ struct Harness: AsyncParsableCommand {
         }
         emit(summary.jsonText)
         if !ok { throw ExitCode(1) }
+    }
+
+    /// `--scenario`: each scenario on a fresh broker, one JSON object per scenario on the last
+    /// line (an array for `all`); exit 1 when one failed.
+    private func runScenarios(_ scenario: HarnessScenario, services: [ComposeService], environment: [String: String],
+                              logger: Logger) async throws {
+        let work = workDir ?? NSTemporaryDirectory() + "vigil-harness-\(ProcessInfo.processInfo.processIdentifier)"
+        let sampleDir = samples ?? bundledDirectory("samples")
+        let settings = ScenarioSettings(
+            records: records, malformed: malformed, hugeRecord: hugeRecord, seed: seed, eventLead: eventLead, replicas: replicas ?? 2, timeout: timeout,
+            settle: settle, faultInterval: faultInterval, shipSeconds: shipSeconds, work: work,
+            share: URL(fileURLWithPath: bundledDirectory("rules")).deletingLastPathComponent().path,
+            binDir: URL(fileURLWithPath: Bundle.main.executablePath ?? CommandLine.arguments[0]).deletingLastPathComponent().path,
+            rules: bundledDirectory("rules"), playbooks: bundledDirectory("playbooks"), inventoryCSV: sampleDir + "/inventory.csv")
+        var results: [JSON] = []
+        for name in scenario.expanded {
+            let result = try await ScenarioRunner.run(name, services: services, settings: settings, environment: environment,
+                                                      logger: logger, say: say)
+            say("\(name.rawValue): \(result["passed"] == true ? "passed" : "FAILED") \(result.jsonText)")
+            results.append(result)
+        }
+        emit(scenario == .all ? JSON.array(results).jsonText : results[0].jsonText)
+        if !results.allSatisfy({ $0["passed"] == true }) { throw ExitCode(1) }
     }
 
     private func say(_ line: String) { emit("vigil harness: \(line)") }

@@ -39,3 +39,61 @@ struct HarnessTests {
         #expect(summary["ok"] == false)
     }
 }
+
+/// `vigil harness --scenario`: faults against the compose deployment (two replicas per stage)
+/// under a generated CloudTrail load, compared with the offline chain over the same records.
+/// Small loads keep each run to about a minute in a debug build.
+@Suite(.enabled(if: Binaries.available, "broker or built executables missing (run make test)"), .timeLimit(.minutes(6)))
+struct HarnessScenarioTests {
+    func scenario(_ name: String, _ arguments: [String]) throws -> (Binaries.Outcome, JSON) {
+        let work = NSTemporaryDirectory() + "vigil-harness-\(name)-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let run = try Binaries.run("vigil", ["harness", "--scenario", name, "--work-dir", work, "--timeout", "150"] + arguments)
+        let summary = try JSON.parse(try #require(run.output.split(separator: "\n").last.map(String.init)))
+        return (run, summary)
+    }
+
+    @Test("kill: SIGKILL one replica of each stage under load; no alert lost, no command executed twice")
+    func killEachStage() throws {
+        let (run, summary) = try scenario("kill", ["--records", "3000"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(summary["scenario"] == "kill")
+        #expect(summary["passed"] == true)
+        #expect(summary["input"] == 3000)
+        #expect(summary["events"] == 3000)
+        #expect(summary["lost"] == 0)
+        #expect(summary["mismatched_duplicates"] == 0)
+        #expect(summary["duplicate_commands_executed"] == 0)
+        #expect(summary["commands_lost"] == 0)
+        #expect((summary["alerts_expected"]?.intValue ?? 0) >= 6, "the load carries attacks")
+        #expect(summary["alerts_seen"] == summary["alerts_expected"])
+        #expect(summary["faults"]?.arrayValue?.count == 4)
+    }
+
+    @Test("sigterm: each stopped replica exits 0 and the pipeline loses nothing")
+    func sigtermEachStage() throws {
+        let (run, summary) = try scenario("sigterm", ["--records", "3000"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(summary["passed"] == true)
+        #expect(summary["lost"] == 0)
+        #expect(summary["events"] == 3000)
+        #expect(summary["duplicate_commands_executed"] == 0)
+        let faults = try #require(summary["faults"]?.arrayValue)
+        #expect(faults.count == 4)
+        #expect(faults.allSatisfy { $0["status"] == 0 }, "\(faults)")
+    }
+
+    @Test("malformed: every malformed record is dead-lettered with its error code; every good one arrives")
+    func malformedRecords() throws {
+        let (run, summary) = try scenario("malformed", ["--records", "3000", "--malformed", "300"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(summary["passed"] == true)
+        #expect(summary["input"] == 3300)
+        #expect(summary["malformed"] == 300)
+        #expect(summary["dlq"] == 300)
+        #expect(summary["dlq_without_code"] == 0)
+        #expect(summary["events"] == 3000)
+        #expect(summary["lost"] == 0)
+        #expect(summary["duplicate_commands_executed"] == 0)
+    }
+}
