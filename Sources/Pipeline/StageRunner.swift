@@ -251,6 +251,15 @@ public final class StageRunner: Service, Sendable {
                     retry.append(item)
                 case .failure(let error):
                     if item.record.topic == config.topics.deadLetters {
+                        // Too big for the dead-letter topic (the input was accepted where it came
+                        // from, the letter adds headers): keep the reason, the headers and the
+                        // first bytes; the whole input stays at its topic/partition/offset.
+                        if Self.isTooLarge(error), let cut = Self.truncated(item.record) {
+                            retry.append(PendingOutput(record: cut, inputIndex: item.inputIndex))
+                            metrics.increment("vigil_dead_letters_truncated_total", labels: ["stage": config.stage],
+                                              help: "Dead letters too large for the dead-letter topic, written with only their first bytes.")
+                            continue
+                        }
                         // Nowhere left to put it: stop rather than lose it silently.
                         throw error
                     }
@@ -281,6 +290,27 @@ public final class StageRunner: Service, Sendable {
             }
         }
         return true
+    }
+
+    /// Bytes of a payload kept in a truncated dead letter.
+    static let truncatedLetterBytes = 64 * 1024
+
+    static func isTooLarge(_ error: KafkaError) -> Bool {
+        ["MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "MESSAGE_TOO_LARGE"].contains { error.name.contains($0) }
+    }
+
+    /// The dead letter with its value cut to ``truncatedLetterBytes`` and a header saying so
+    /// (the original size); `nil` when it was already cut.
+    static func truncated(_ record: OutgoingRecord) -> OutgoingRecord? {
+        guard !record.headers.contains(where: { $0.name == VigilHeader.dlqTruncated }) else { return nil }
+        var cut = record
+        cut.value = Array(record.value.prefix(truncatedLetterBytes))
+        cut.headers = record.headers.map { header in
+            guard header.name == VigilHeader.dlqError, let value = header.value else { return header }
+            return KafkaHeader(name: header.name, value: Array(value.prefix(200)))
+        }
+        cut.headers.append(KafkaHeader(VigilHeader.dlqTruncated, String(record.value.count)))
+        return cut
     }
 
     private func storeOffsets(for records: [ConsumedRecord], consumer: KafkaConsumer, processor: any StageProcessor) throws {

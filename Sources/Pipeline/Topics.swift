@@ -68,4 +68,7 @@ public enum VigilHeader {
     public static let dlqOffset = "vigil-dlq-offset"
     /// Index of the bad entry inside a multi-entry record, when known.
     public static let dlqEntry = "vigil-dlq-entry"
+    /// Set when a dead letter was too large for the dead-letter topic: the original value's
+    /// size in bytes; the letter then holds only its first 64 KiB.
+    public static let dlqTruncated = "vigil-dlq-truncated"
 }

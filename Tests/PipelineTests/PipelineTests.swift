@@ -73,6 +73,42 @@ struct StageRunnerIntegrationTests {
         #expect(metrics.render().contains("vigil_records_in_total{stage=\"vigil-test\",topic=\"t.in\"} 20"))
     }
 
+    @Test func aDeadLetterTooLargeForTheDeadLetterTopicIsTruncatedAndThePartitionFlows() async throws {
+        let broker = try await TestBroker.start()
+        let config = makeConfig(broker, group: "huge")
+        let admin = try KafkaAdmin(config: config.kafka, logger: TestBroker.logger)
+        try await admin.createTopics([TopicSpec(name: "t.in", partitions: 1, replicationFactor: 1),
+                                      TopicSpec(name: "t.out", partitions: 1, replicationFactor: 1),
+                                      TopicSpec(name: config.topics.deadLetters, partitions: 1, replicationFactor: 1)])
+        // A shipper allowed larger records than the stage's producer (librdkafka's 1 MB default).
+        var big = config.kafka
+        big.properties["message.max.bytes"] = "4000000"
+        let producer = try KafkaProducer(config: big, logger: TestBroker.logger)
+        let huge = [UInt8](repeating: UInt8(ascii: "x"), count: 2_000_000)
+        var records = (0..<6).map { OutgoingRecord(topic: "t.in", partition: 0, value: Array(String($0).utf8), timestamp: 1_000) }
+        records[2] = OutgoingRecord(topic: "t.in", partition: 0, value: huge, timestamp: 1_000)
+        for record in records { try await producer.send([record]) }
+        await producer.close()
+        let metrics = MetricsRegistry()
+        let runner = StageRunner(config: config, inputTopics: ["t.in"], processor: DoublingProcessor(output: "t.out"),
+                                 metrics: metrics, health: HealthState(), logger: TestBroker.logger)
+        let task = Task { try await runner.run() }
+        let processed = await TestBroker.eventually(timeout: .seconds(40)) { runner.stats.withLock { $0.inputs } >= 6 }
+        #expect(processed, "the stage went past the huge record")
+        runner.requestStop()
+        try await task.value
+        let outputs = try await TestBroker.readAll(broker, topic: "t.out", partitions: 1, atLeast: 5)
+        #expect(outputs.map { String(decoding: $0.value, as: UTF8.self) } == ["0", "2", "6", "8", "10"])
+        let letters = try await TestBroker.readAll(broker, topic: config.topics.deadLetters, partitions: 1, atLeast: 1)
+        let letter = try #require(letters.first)
+        #expect(letters.count == 1)
+        #expect(letter.value.count == 64 * 1024 && letter.value.allSatisfy { $0 == UInt8(ascii: "x") })
+        #expect(letter.headers.text(VigilHeader.dlqTruncated) == "2000000")
+        #expect(letter.headers.text(VigilHeader.dlqErrorCode) == "not_a_number")
+        #expect(letter.headers.text(VigilHeader.dlqOffset) == "2", "where the whole record still is")
+        #expect(metrics.counter("vigil_dead_letters_truncated_total", labels: ["stage": "vigil-test"]) == 1)
+    }
+
     @Test func gracefulStopLeavesNoProcessedOffsetUncommitted() async throws {
         let broker = try await TestBroker.start()
         let config = makeConfig(broker, group: "graceful")
