@@ -11,9 +11,14 @@ setup:
 build: setup
 	$(SWIFT) build
 
+# The scale-out and fault-scenario tests each run a broker and several stage processes for
+# minutes; on a 2-core machine they run one at a time, after everything else has run in parallel.
+HEAVY_TESTS := HarnessScenarioTests|DetectScaleOutTests|EnrichScaleOutTests
+
 test: setup
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --skip '$(HEAVY_TESTS)'
+	$(SWIFT) test --skip-build --no-parallel --filter '$(HEAVY_TESTS)'
 
 demo: build
 	$$($(SWIFT) build --show-bin-path)/vigil demo

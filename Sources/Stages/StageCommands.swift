@@ -141,7 +141,7 @@ public struct EnrichCommand: AsyncParsableCommand {
         commandName: "vigil-enrich",
         abstract: "Join <prefix>events with the asset inventory and write <prefix>enriched.",
         discussion: """
-            The inventory is a SQLite file (see `vigil inventory import`). Unknown assets are marked `vigil.asset_status = "unknown"`, never dropped.
+            The inventory is a SQLite file per copy (see `vigil inventory import`). Before joining its group the stage reads the whole <prefix>inventory topic into it, then follows it; AWS Config items and vulnerability findings it sees change the inventory and are published there, so every copy converges. Lookups are made as of each event's time. Unknown assets are marked `vigil.asset_status = "unknown"`, never dropped.
 
             Examples:
               vigil-enrich --inventory /var/lib/vigil/inventory.sqlite

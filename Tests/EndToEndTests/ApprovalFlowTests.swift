@@ -7,7 +7,7 @@ import Testing
 
 /// Through a real broker: vigil-respond --execute plans a command that needs approval, records
 /// it as pending, and carries it out only after `vigil approve`; a second approval is refused.
-@Suite(.enabled(if: Binaries.available, "broker or built executables missing (run make test)"), .timeLimit(.minutes(3)))
+@Suite(.enabled(if: Binaries.available, "broker or built executables missing (run make test)"), .timeLimit(.minutes(8)))
 struct ApprovalFlowTests {
     func vigil(_ arguments: [String], environment: [String: String]) throws -> Binaries.Outcome {
         try Binaries.run("vigil", arguments, environment: environment, mergeErrors: true)

@@ -8,7 +8,7 @@ import TestSupport
 import Testing
 
 /// `vigil replay` and `vigil dlq replay` through the built binary against a real broker.
-@Suite(.enabled(if: Binaries.available, "broker or built executables missing (run make test)"), .timeLimit(.minutes(3)))
+@Suite(.enabled(if: Binaries.available, "broker or built executables missing (run make test)"), .timeLimit(.minutes(10)))
 struct ReplayTests {
     static let t1 = Timestamp.parseISO8601("2026-11-20T10:00:00Z")!
     static let t2 = Timestamp.parseISO8601("2026-11-20T11:00:00Z")!

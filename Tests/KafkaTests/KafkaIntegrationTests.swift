@@ -122,11 +122,11 @@ struct KafkaIntegrationTests {
         let consumer = try KafkaConsumer(config: config, groupID: "g-commit", logger: TestBroker.logger)
         try consumer.subscribe(["commit"])
         var records: [ConsumedRecord] = []
-        _ = await TestBroker.eventually {
+        _ = await TestBroker.eventually(timeout: .seconds(120)) {
             records += (try? await consumer.poll(maxRecords: 100, timeout: .milliseconds(100)).records) ?? []
             return records.count >= 10
         }
-        #expect(records.count == 10)
+        try #require(records.count == 10)
         // Only the first 6 are "processed".
         try consumer.store([TopicPartitionOffset(TopicPartition(topic: "commit", partition: 0), offset: records[5].offset + 1)])
         try await consumer.commit()

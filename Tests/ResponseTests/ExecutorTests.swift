@@ -52,7 +52,7 @@ struct LedgerTests {
     }
 }
 
-@Suite("Executor: webhooks", .timeLimit(.minutes(2)))
+@Suite("Executor: webhooks", .timeLimit(.minutes(6)))
 struct WebhookExecutorTests {
     static let playbook = """
         id: page

@@ -231,7 +231,7 @@ struct FileFollowerTests {
     }
 }
 
-@Suite("Following files into a broker", .enabled(if: TestBroker.isAvailable), .timeLimit(.minutes(3)))
+@Suite("Following files into a broker", .enabled(if: TestBroker.isAvailable), .timeLimit(.minutes(8)))
 struct FileFollowShippingTests {
     @Test("lines across a rotation arrive once, in order; a restart sends nothing again")
     func shipsAcrossRotation() async throws {

@@ -54,7 +54,7 @@ private func keys(_ records: [ConsumedRecord]) -> [String] {
     records.map { String(decoding: $0.key ?? [], as: UTF8.self) }
 }
 
-@Suite("Shipping files once, resuming from a checkpoint", .enabled(if: TestBroker.isAvailable), .timeLimit(.minutes(3)))
+@Suite("Shipping files once, resuming from a checkpoint", .enabled(if: TestBroker.isAvailable), .timeLimit(.minutes(8)))
 struct FileShipperTests {
     @Test("a second run sends nothing and says how many files it skipped")
     func secondRunSendsNothing() async throws {
