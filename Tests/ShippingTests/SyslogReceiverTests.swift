@@ -78,7 +78,7 @@ import TestSupport
         let receiver = try SyslogReceiver(config: config, producer: producer, metrics: metrics, logger: TestBroker.logger)
         let task = Task { try await receiver.run() }
         var endpoints: SyslogEndpoints?
-        _ = await TestBroker.eventually(timeout: .seconds(10)) {
+        _ = await TestBroker.eventually(timeout: .seconds(60)) {
             endpoints = receiver.endpoints
             return endpoints != nil
         }
