@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "OCSF", targets: ["OCSF"]),
         .library(name: "Normalize", targets: ["Normalize"]),
         .library(name: "Inventory", targets: ["Inventory"]),
+        .library(name: "Detection", targets: ["Detection"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
