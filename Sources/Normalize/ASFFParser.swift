@@ -154,7 +154,8 @@ enum ASFFMapping {
         let remediation = self.remediation(fields["Remediation"])
         switch ocsfClass {
         case .vulnerabilityFinding:
-            var list = vulnerabilities.map { vulnerability($0, finding: fields, remediation: remediation) }
+            var cvssSources: [JSON] = []
+            var list = vulnerabilities.map { vulnerability($0, finding: fields, remediation: remediation, cvssSources: &cvssSources) }
             if list.isEmpty {
                 // A vulnerability-typed finding without details (Inspector findings whose
                 // Vulnerabilities list is empty): the finding itself is the vulnerability.
@@ -171,8 +172,9 @@ enum ASFFMapping {
             }
             event["vulnerabilities"] = .array(list)
             if F.list(fields["Vulnerabilities"]).count == vulnerabilities.count { unmapped["Vulnerabilities"] = nil }
+            if !cvssSources.isEmpty { unmapped["cvss_sources"] = .array(cvssSources) }
         case .complianceFinding:
-            event["compliance"] = compliance(fields)
+            event["compliance"] = compliance(fields, productName: productName)
             event["remediation"] = remediation
             unmapped["Compliance"] = nil
         default:
@@ -254,8 +256,11 @@ enum ASFFMapping {
         return .object(remediation)
     }
 
-    /// One ASFF `Vulnerabilities[]` entry as Vulnerability Details.
-    static func vulnerability(_ item: [String: JSON], finding: [String: JSON], remediation: JSON?) -> JSON {
+    /// One ASFF `Vulnerabilities[]` entry as Vulnerability Details. Who scored each CVSS entry
+    /// (`Cvss[].Source`) has no attribute in OCSF 1.3.0's `cvss` (`vendor_name` is 1.4), so it
+    /// is added to `cvssSources` (see `FindingSupport.cvssSource`) for `unmapped.cvss_sources`.
+    static func vulnerability(_ item: [String: JSON], finding: [String: JSON], remediation: JSON?,
+                              cvssSources: inout [JSON]) -> JSON {
         typealias F = FindingSupport
         var out: [String: JSON] = [:]
         out["title"] = F.text(finding["Title"]).map(JSON.string)
@@ -268,7 +273,9 @@ enum ASFFMapping {
             guard let base = F.number(score["BaseScore"]), let version = F.text(score["Version"]) else { return nil }
             var cvss: [String: JSON] = ["base_score": .double(base), "version": .string(version)]
             cvss["vector_string"] = F.text(score["BaseVector"]).map(JSON.string)
-            cvss["vendor_name"] = F.text(score["Source"]).map(JSON.string)
+            if let source = F.cvssSource(F.text(score["Source"]), cve: F.text(item["Id"]), version: version, baseScore: base) {
+                cvssSources.append(source)
+            }
             return .object(cvss)
         }
         if !scores.isEmpty { cve["cvss"] = .array(scores) }
@@ -317,10 +324,19 @@ enum ASFFMapping {
         return .object(out)
     }
 
+    /// The ASFF `Types` prefix whose third part (the classifier) names a standard:
+    /// `Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark`.
+    static let standardTypePrefix = "Software and Configuration Checks/Industry and Regulatory Standards/"
+
     /// OCSF `compliance` from `Compliance` and the Security Hub control fields. Status: PASSED 1
     /// Pass, WARNING 2 Warning, FAILED 3 Fail; anything else (NOT_AVAILABLE, Prowler's INFOED)
     /// 99 Other with the label as `status`. `status_code` keeps the label as written.
-    static func compliance(_ fields: [String: JSON]) -> JSON {
+    ///
+    /// `standards` (required by OCSF 1.3.0) from, in order: `Compliance.AssociatedStandards[].StandardsId`;
+    /// `ProductFields.StandardsArn` / `StandardsGuideArn`; the classifiers of `Types` entries under
+    /// "Industry and Regulatory Standards"; else the product's own name (`productName`): a check
+    /// no framework claims (many Prowler checks) is a control of the product's own catalogue.
+    static func compliance(_ fields: [String: JSON], productName: String) -> JSON {
         typealias F = FindingSupport
         let section = fields["Compliance"]
         let label = F.text(section?["Status"]) ?? ""
@@ -341,7 +357,16 @@ enum ASFFMapping {
         if standards.isEmpty, let arn = F.text(productFields?["StandardsArn"]) ?? F.text(productFields?["StandardsGuideArn"]) {
             standards = [arn]
         }
-        if !standards.isEmpty { out["standards"] = .array(standards.map(JSON.string)) }
+        if standards.isEmpty {
+            var seen: Set<String> = []
+            standards = F.strings(fields["Types"]).compactMap { type -> String? in
+                guard type.hasPrefix(standardTypePrefix) else { return nil }
+                let classifier = String(type.dropFirst(standardTypePrefix.count))
+                return classifier.isEmpty ? nil : classifier
+            }.filter { seen.insert($0).inserted }
+        }
+        if standards.isEmpty { standards = [productName] }
+        out["standards"] = .array(standards.map(JSON.string))
         let reasons = F.list(section?["StatusReasons"]).compactMap { F.text($0["Description"]) ?? F.text($0["ReasonCode"]) }
         if !reasons.isEmpty { out["status_detail"] = .string(reasons.joined(separator: "; ")) }
         return .object(out)

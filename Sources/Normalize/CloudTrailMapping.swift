@@ -12,7 +12,8 @@ struct EntryProblem: Error {
 }
 
 /// The mapping of one CloudTrail event to OCSF 1.3 (API Activity 6003, or Authentication 3002
-/// for sign-ins and credential issuance). docs/sources.md has the field table; keep them in step.
+/// for sign-ins and credential issuance; Insights events are Detection Findings 2004, in
+/// `CloudTrailInsight.swift`). docs/sources.md has the field table; keep them in step.
 enum CloudTrailMapping {
     /// Sign-ins and calls that issue temporary credentials: Authentication 3002, not API Activity.
     /// Everything but `ConsoleLogin` is activity 99: OCSF's Authentication activities are
@@ -148,6 +149,11 @@ enum CloudTrailMapping {
             case nil: keep = true
             }
             if keep { unmapped[key] = value }
+        }
+
+        // Insights events name their API under insightDetails: a finding, not an API call.
+        if isInsight(picked, unmapped: unmapped) {
+            return insight(entry: entry, picked: picked, unmapped: unmapped)
         }
 
         guard let eventName = text(picked.eventName) else {

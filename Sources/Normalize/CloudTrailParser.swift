@@ -1,8 +1,9 @@
 import OCSF
 
 /// AWS CloudTrail, in every shape it reaches Kafka: a single event object, a `{"Records":[...]}`
-/// log file, an EventBridge envelope (`detail-type` "... via CloudTrail", event in `detail`),
-/// or a digest file (recognized and skipped). The mapping to OCSF 1.3 is in
+/// log file, an EventBridge envelope (`detail-type` "... via CloudTrail", event in `detail`), a
+/// CloudWatch Logs subscription envelope (an event per `logEvents[].message`), or a digest file
+/// (recognized and skipped). Insights events are mapped too (`CloudTrailInsight.swift`). The mapping to OCSF 1.3 is in
 /// `CloudTrailMapping.swift` and documented in docs/sources.md.
 public struct CloudTrailParser: JSONSourceParser {
     /// A CloudTrail parser; it has no configuration.
@@ -16,6 +17,10 @@ public struct CloudTrailParser: JSONSourceParser {
         case single(JSON)
         case records([JSON])
         case eventBridge(JSON)
+        /// `messageType` DATA_MESSAGE: each log event's `message` is one CloudTrail event.
+        case cloudWatchLogs([JSON], context: JSON?)
+        /// `messageType` CONTROL_MESSAGE: CloudWatch checking that the destination is reachable.
+        case cloudWatchControl
         case digest
         case unrecognized(String)
     }
@@ -32,6 +37,15 @@ public struct CloudTrailParser: JSONSourceParser {
         case .records(let entries):
             guard let first = entries.first(where: { $0.objectValue != nil }) else { return false }
             return Self.looksLikeEvent(first)
+        case .cloudWatchLogs(let logEvents, _):
+            // The first log event must hold a CloudTrail event; VPC flow lines and other logs
+            // delivered the same way are not claimed.
+            guard let message = logEvents.first?["message"]?.stringValue,
+                  let event = try? JSON.parse(Array(message.utf8)) else { return false }
+            return Self.looksLikeEvent(event)
+        case .cloudWatchControl:
+            // Not claimed without a header: nothing in it says which logs the subscription carries.
+            return false
         case .unrecognized:
             return false
         }
@@ -108,8 +122,19 @@ public struct CloudTrailParser: JSONSourceParser {
     public func normalize(_ document: JSON, raw: [UInt8]) -> NormalizeResult {
         var result = NormalizeResult(source: sourceName)
         switch Self.form(of: document) {
-        case .digest:
+        case .digest, .cloudWatchControl:
             result.skipped = 1
+        case .cloudWatchLogs(let logEvents, let context):
+            if logEvents.isEmpty { result.skipped = 1 }
+            result.events.reserveCapacity(logEvents.count)
+            for (index, logEvent) in logEvents.enumerated() {
+                switch Self.entry(logEvent: logEvent, context: context) {
+                case .success(let mapped): result.events.append(mapped)
+                case .failure(var failure):
+                    failure.entryIndex = index
+                    result.failures.append(failure)
+                }
+            }
         case .single(let event), .eventBridge(let event):
             // The record itself is the entry: no index, and the stage dead-letters the record.
             switch CloudTrailMapping.event(from: event) {
@@ -143,6 +168,23 @@ public struct CloudTrailParser: JSONSourceParser {
             }
             return .records(entries)
         }
+        if let type = members["messageType"]?.stringValue, let logEvents = members["logEvents"] {
+            switch type {
+            case "CONTROL_MESSAGE":
+                return .cloudWatchControl
+            case "DATA_MESSAGE":
+                guard case .array(let entries) = logEvents else {
+                    return .unrecognized("logEvents is not an array")
+                }
+                var context: [String: JSON] = [:]
+                for key in ["logGroup", "logStream"] {
+                    if let value = members[key], CloudTrailMapping.hasText(value) { context[key] = value }
+                }
+                return .cloudWatchLogs(entries, context: context.isEmpty ? nil : .object(context))
+            default:
+                break
+            }
+        }
         if members["digestStartTime"] != nil, members["digestEndTime"] != nil,
            members["digestSignatureAlgorithm"] != nil {
             return .digest
@@ -165,8 +207,13 @@ public struct CloudTrailParser: JSONSourceParser {
     /// A CloudTrail event names its API call and was emitted by an AWS service endpoint or
     /// carries one of CloudTrail's `Aws*` event types.
     static func looksLikeEvent(_ value: JSON) -> Bool {
-        guard case .object(let members) = value,
-              let name = members["eventName"]?.stringValue, !name.isEmpty else { return false }
+        guard case .object(let members) = value else { return false }
+        // Insights events name their API under insightDetails.
+        if members["eventType"]?.stringValue == CloudTrailMapping.insightEventType,
+           members["insightDetails"]?.objectValue != nil {
+            return true
+        }
+        guard let name = members["eventName"]?.stringValue, !name.isEmpty else { return false }
         if let source = members["eventSource"]?.stringValue, source.hasSuffix(".amazonaws.com") {
             return true
         }
@@ -174,5 +221,31 @@ public struct CloudTrailParser: JSONSourceParser {
             return true
         }
         return false
+    }
+
+    /// One CloudWatch Logs log event: its `message` parsed and mapped, with the log group and
+    /// stream kept in `unmapped.cloudwatch_logs`. A failure carries the message's bytes (the
+    /// CloudTrail event as delivered, ready to replay with the `cloudtrail` header), or the log
+    /// event re-serialized when it has no string message.
+    static func entry(logEvent: JSON, context: JSON?) -> Result<JSON, NormalizeFailure> {
+        guard let message = logEvent["message"]?.stringValue else {
+            return .failure(NormalizeFailure(code: NormalizeFailure.Code.invalidEntry,
+                                             message: "the log event has no message string", entryBytes: logEvent.serialized()))
+        }
+        let bytes = Array(message.utf8)
+        let event: JSON
+        do {
+            event = try JSON.parse(bytes)
+        } catch {
+            return .failure(NormalizeFailure(code: NormalizeFailure.Code.invalidJSON,
+                                             message: "the log event message: \(error.description)", entryBytes: bytes))
+        }
+        switch CloudTrailMapping.event(from: event) {
+        case .success(var mapped):
+            if let context { mapped.set("unmapped.cloudwatch_logs", context) }
+            return .success(mapped)
+        case .failure(let problem):
+            return .failure(problem.failure(entryBytes: bytes))
+        }
     }
 }

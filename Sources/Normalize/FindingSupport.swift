@@ -72,6 +72,17 @@ enum FindingSupport {
         .object(["uid": .string(uid), "type_id": 10, "type": "AWS Account"])
     }
 
+    /// Who scored a CVSS entry (`NVD`, a distribution), as an element of `unmapped.cvss_sources`:
+    /// OCSF 1.3.0's `cvss` object has no attribute for it (`cvss.vendor_name` is OCSF 1.4), so
+    /// it is kept beside the event with what identifies its score in `vulnerabilities[].cve.cvss[]`
+    /// (`{cve, version, base_score, source}`). `nil` without a source.
+    static func cvssSource(_ source: String?, cve: String?, version: String, baseScore: Double) -> JSON? {
+        guard let source else { return nil }
+        var out: [String: JSON] = ["source": .string(source), "version": .string(version), "base_score": .double(baseScore)]
+        out["cve"] = cve.map(JSON.string)
+        return .object(out)
+    }
+
     /// A non-empty scalar as text (ids sometimes arrive as numbers); `nil` for anything else.
     static func text(_ value: JSON?) -> String? {
         guard let value, let scalar = value.scalarText, !scalar.isEmpty else { return nil }

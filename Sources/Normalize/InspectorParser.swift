@@ -192,13 +192,19 @@ enum InspectorMapping {
         if let details = fields["packageVulnerabilityDetails"]?.objectValue {
             var cve: [String: JSON] = [:]
             cve["uid"] = F.text(details["vulnerabilityId"]).map(JSON.string)
+            var cvssSources: [JSON] = []
             let scores = F.list(details["cvss"]).compactMap { score -> JSON? in
                 guard let base = F.number(score["baseScore"]), let version = F.text(score["version"]) else { return nil }
                 var cvss: [String: JSON] = ["base_score": .double(base), "version": .string(version)]
                 cvss["vector_string"] = F.text(score["scoringVector"]).map(JSON.string)
-                cvss["vendor_name"] = F.text(score["source"]).map(JSON.string)
+                // Who scored it: OCSF 1.3.0's cvss has no vendor_name (1.4 added it).
+                if let source = F.cvssSource(F.text(score["source"]), cve: F.text(details["vulnerabilityId"]),
+                                             version: version, baseScore: base) {
+                    cvssSources.append(source)
+                }
                 return .object(cvss)
             }
+            if !cvssSources.isEmpty { unmapped["cvss_sources"] = .array(cvssSources) }
             if !scores.isEmpty { cve["cvss"] = .array(scores) }
             if let epss = F.number(fields["epss"]?["score"]) { cve["epss"] = ["score": .string(JSON.double(epss).scalarText ?? "")] }
             cve["created_time"] = details["vendorCreatedAt"].flatMap(F.time).map { .int($0.millis) }

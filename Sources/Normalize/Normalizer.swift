@@ -15,6 +15,10 @@ public struct Normalizer: Sendable {
     /// The cap on a gzip record's inflated size (see `Gzip.defaultLimit`).
     public var gzipLimit = Gzip.defaultLimit
 
+    /// Told every result `normalize` returns, for accounting (`NormalizeTally.record` behind
+    /// `vigil normalize --summary`); `nil`, the default, costs nothing.
+    public var observer: (@Sendable (NormalizeResult) -> Void)?
+
     /// The source name reported when no parser could be chosen; kept fixed (never the header
     /// value) so a metric labelled by source cannot grow without bound from bad headers.
     static let unknownSource = "unknown"
@@ -36,6 +40,13 @@ public struct Normalizer: Sendable {
     /// The header is matched case-insensitively, ignoring surrounding whitespace; an empty
     /// header counts as absent.
     public func normalize(_ record: RawRecord) -> NormalizeResult {
+        let result = route(record)
+        observer?(result)
+        return result
+    }
+
+    /// `normalize` without the observer.
+    private func route(_ record: RawRecord) -> NormalizeResult {
         // Log deliveries are often gzip files (CloudTrail, flow logs, S3 objects): inflate first.
         // One level only: a gzip inside a gzip is refused, so nesting cannot recurse.
         var record = record

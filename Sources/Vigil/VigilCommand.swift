@@ -170,22 +170,35 @@ struct NormalizeCommand: AsyncParsableCommand {
         commandName: "normalize",
         abstract: "Normalize log files to OCSF events (JSON lines on stdout; dead letters on stderr).",
         discussion: """
+            --summary then writes to stderr, after the dead letters, a table per source (records, of which detected, entries, events, dead letters, skipped entries such as CloudTrail digests, dead letters by code) and one JSON line {"summary": {"sources": {...}, "total": {...}}}.
+
+            Exit status 2 when anything was dead-lettered.
+
             Examples:
               vigil normalize --source cloudtrail samples/cloudtrail/*.json
               zcat trail.json.gz | vigil normalize --source cloudtrail --whole
+              vigil normalize --summary --source vpcflow flows/*.log > /dev/null
             """)
     @Option(help: "Log source; omit to detect it per record.") var source: String?
     @Flag(help: "One record per line (default for .jsonl/.ndjson/.log files and standard input).") var lines = false
     @Flag(help: "Treat standard input as one record instead of lines.") var whole = false
+    @Flag(help: "At the end, write per-source counts to stderr: a table, then one JSON line.") var summary = false
     @Argument(help: "Files (standard input when none).") var files: [String] = []
 
     func run() async throws {
         var inputs = try Offline.read(files, lines: lines)
         if whole && files.isEmpty { inputs = [Offline.Input(origin: "stdin", bytes: inputs.flatMap { $0.bytes + [0x0A] })] }
         let topics = Topics()
-        var processor = IngestProcessor(topics: topics, metrics: MetricsRegistry())
+        let tally = NormalizeTally()
+        var normalizer = Normalizer()
+        if summary { normalizer.observer = tally.record }
+        var processor = IngestProcessor(topics: topics, metrics: MetricsRegistry(), normalizer: normalizer)
         let (_, dead) = Offline.run(stage: "normalize", inputs: inputs, topic: "file", processor: &processor,
                                     emit: [topics.events], source: source)
+        if summary {
+            Offline.writeError(tally.summary.table)
+            Offline.writeError(tally.summary.json.jsonText)
+        }
         if dead > 0 { throw ExitCode(2) }
     }
 }

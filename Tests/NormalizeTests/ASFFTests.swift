@@ -91,6 +91,16 @@ struct ASFFTests {
         #expect(first.value(at: "unmapped.Compliance") == nil)
         let infoed = try #require(result.events.first { $0.string("compliance.status_code") == "INFOED" })
         #expect(infoed.int("compliance.status_id") == 99)
+
+        // 353 checks name no standard (AssociatedStandards and RelatedRequirements empty): the
+        // CIS-typed ones take their Types classifier, the rest the product's own catalogue.
+        let noStandard = result.events.filter { $0.value(at: "compliance.requirements") == nil }
+        #expect(noStandard.count == 353)
+        let standards = noStandard.reduce(into: [String: Int]()) {
+            $0[($1.value(at: "compliance.standards")?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ","), default: 0] += 1
+        }
+        #expect(standards == ["CIS AWS Foundations Benchmark": 34, "Prowler": 319])
+        #expect(result.events.allSatisfy { $0.value(at: "compliance.standards")?.arrayValue?.isEmpty == false })
     }
 
     /// DefectDojo `awssecurityhub/inspector_ecr.json`: Inspector findings through Security Hub.
@@ -107,6 +117,9 @@ struct ASFFTests {
         #expect(event.string("vulnerabilities.0.cve.uid") == "CVE-2023-2650")
         #expect(event.value(at: "vulnerabilities.0.cve.cvss.0.base_score")?.doubleValue == 6.5)
         #expect(event.string("vulnerabilities.0.cve.cvss.0.vector_string") == "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H")
+        #expect(event.value(at: "vulnerabilities.0.cve.cvss.0.vendor_name") == nil)
+        #expect(event.string("unmapped.cvss_sources.0.cve") == "CVE-2023-2650")
+        #expect(event.string("unmapped.cvss_sources.0.version") == event.string("vulnerabilities.0.cve.cvss.0.version"))
         #expect(event.string("vulnerabilities.0.cve.epss.score") == "0.0014")
         #expect(event.string("vulnerabilities.0.affected_packages.0.name") == "openssl")
         #expect(event.int("vulnerabilities.0.affected_packages.0.epoch") == 0)
