@@ -39,61 +39,82 @@ struct AssetCandidate: Sendable, Equatable {
 public enum AssetJoin {
     /// Whether `text` is an EC2 instance id: `i-` and 8 or 17 lower-case hex digits.
     public static func isInstanceID(_ text: some StringProtocol) -> Bool {
-        let utf8 = Array(text.utf8)
-        guard utf8.count == 10 || utf8.count == 19, utf8[0] == UInt8(ascii: "i"), utf8[1] == UInt8(ascii: "-") else {
-            return false
+        isInstanceID(utf8: text.utf8)
+    }
+
+    private static func isInstanceID(utf8: some Collection<UInt8>) -> Bool {
+        guard utf8.count == 10 || utf8.count == 19 else { return false }
+        var position = 0
+        for byte in utf8 {
+            switch position {
+            case 0: guard byte == UInt8(ascii: "i") else { return false }
+            case 1: guard byte == UInt8(ascii: "-") else { return false }
+            default: guard (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) else { return false }
+            }
+            position += 1
         }
-        return utf8.dropFirst(2).allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+        return true
     }
 
     /// The instance id at the end of `text` after `:` or `/` (a role session name or an ARN), or
     /// `text` itself when it is one.
     public static func trailingInstanceID(_ text: String) -> String? {
-        let tail = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == ":" || $0 == "/" }).last
-        guard let tail, isInstanceID(tail) else { return nil }
-        return String(tail)
+        let utf8 = text.utf8
+        let start = utf8.lastIndex(where: { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "/") }).map(utf8.index(after:))
+            ?? utf8.startIndex
+        let tail = utf8[start...]
+        guard isInstanceID(utf8: tail) else { return nil }
+        return start == utf8.startIndex ? text : String(Substring(tail))
     }
 
+    /// Every lookup the event calls for, in the order they are tried.
     static func candidates(_ event: JSON) -> [AssetCandidate] {
         var out: [AssetCandidate] = []
-        for resource in event["resources"]?.arrayValue ?? [] {
+        forEachCandidate(event) { out.append($0); return false }
+        return out
+    }
+
+    /// Calls `body` with the event's lookups in the order they are tried, reading each field only
+    /// when the ones before it did not answer; stops when `body` returns true.
+    static func forEachCandidate<E: Error>(_ event: JSON, _ body: (AssetCandidate) throws(E) -> Bool) throws(E) {
+        let resources = event["resources"]?.arrayValue ?? []
+        for resource in resources {
             if let uid = resource["uid"]?.stringValue, let id = trailingInstanceID(uid),
                uid == id || uid.hasSuffix("instance/" + id) {
-                out.append(AssetCandidate(key: .id(id), match: .instanceID))
+                if try body(AssetCandidate(key: .id(id), match: .instanceID)) { return }
             }
         }
         if let uid = event.value(at: "actor.user.uid")?.stringValue, let id = trailingInstanceID(uid) {
-            out.append(AssetCandidate(key: .id(id), match: .actorInstanceID))
+            if try body(AssetCandidate(key: .id(id), match: .actorInstanceID)) { return }
         }
         if let key = nonEmpty(event.value(at: "actor.user.credential_uid")) {
-            out.append(AssetCandidate(key: .accessKey(key), match: .accessKey))
+            if try body(AssetCandidate(key: .accessKey(key), match: .accessKey)) { return }
         }
         if let ip = nonEmpty(event.value(at: "src_endpoint.ip")) {
-            out.append(AssetCandidate(key: .ip(ip), match: .sourceIP))
+            if try body(AssetCandidate(key: .ip(ip), match: .sourceIP)) { return }
         }
         if let ip = nonEmpty(event.value(at: "dst_endpoint.ip")) {
-            out.append(AssetCandidate(key: .ip(ip), match: .destinationIP))
+            if try body(AssetCandidate(key: .ip(ip), match: .destinationIP)) { return }
         }
         if let name = nonEmpty(event.value(at: "actor.user.name")) {
-            out.append(AssetCandidate(key: .userName(name), match: .userName))
+            if try body(AssetCandidate(key: .userName(name), match: .userName)) { return }
         }
         // After the original six, so an event enriched once (which then has `device` filled)
         // is matched the same way when enriched again.
         if let role = nonEmpty(event.value(at: "actor.session.issuer")) {
-            out.append(AssetCandidate(key: .id(role), match: .roleARN))
+            if try body(AssetCandidate(key: .id(role), match: .roleARN)) { return }
         }
         if let eni = nonEmpty(event.value(at: "device.interface_uid")) {
-            out.append(AssetCandidate(key: .networkInterface(eni), match: .networkInterface))
+            if try body(AssetCandidate(key: .networkInterface(eni), match: .networkInterface)) { return }
         }
         if let id = nonEmpty(event.value(at: "device.instance_uid")), isInstanceID(id) {
-            out.append(AssetCandidate(key: .id(id), match: .deviceInstanceID))
+            if try body(AssetCandidate(key: .id(id), match: .deviceInstanceID)) { return }
         }
-        for resource in event["resources"]?.arrayValue ?? [] {
+        for resource in resources {
             if let uid = nonEmpty(resource["uid"]), trailingInstanceID(uid) == nil {
-                out.append(AssetCandidate(key: .id(uid), match: .resourceID))
+                if try body(AssetCandidate(key: .id(uid), match: .resourceID)) { return }
             }
         }
-        return out
     }
 
     private static func nonEmpty(_ value: JSON?) -> String? {
@@ -146,52 +167,54 @@ public enum AssetJoin {
     /// ``apply(_:match:to:)`` with the asset's ``summary(_:)`` already made (the enricher
     /// caches it with the asset).
     static func apply(_ asset: Asset, summary: JSON, match: AssetMatch, to event: JSON) -> JSON {
-        var out = event
-        var vigil = out["vigil"]?.objectValue ?? [:]
-        out["vigil"] = nil  // so the object below is not shared and is updated in place
+        guard case .object(var members) = event else { return event }
+        /// Sets `key` in `object` only when the event does not already have it.
+        func fill(_ object: inout [String: JSON], _ key: String, _ value: JSON?) {
+            if let value, object[key] == nil { object[key] = value }
+        }
+        var vigil = members.removeValue(forKey: "vigil")?.objectValue ?? [:]
         vigil["asset"] = summary
         vigil["asset_status"] = "known"
         vigil["asset_match"] = .string(match.rawValue)
-        out["vigil"] = .object(vigil)
+        members["vigil"] = .object(vigil)
         if asset.kind == "instance" {
-            var device = out["device"]?.objectValue ?? [:]
-            var fill: [String: JSON] = [
-                "instance_uid": .string(asset.id),
-                "type_id": 6,
-                "type": "Virtual",
-            ]
-            if let name = asset.name { fill["name"] = .string(name); fill["hostname"] = .string(name) }
-            if let region = asset.region { fill["region"] = .string(region) }
-            if let ip = asset.privateIPs.first ?? asset.publicIPs.first { fill["ip"] = .string(ip) }
-            if let image = asset.imageID { fill["image"] = ["uid": .string(image)] }
-            for (key, value) in fill where device[key] == nil { device[key] = value }
-            out["device"] = .object(device)
+            var device = members.removeValue(forKey: "device")?.objectValue ?? [:]
+            fill(&device, "instance_uid", .string(asset.id))
+            fill(&device, "type_id", 6)
+            fill(&device, "type", "Virtual")
+            fill(&device, "name", asset.name.map(JSON.string))
+            fill(&device, "hostname", asset.name.map(JSON.string))
+            fill(&device, "region", asset.region.map(JSON.string))
+            fill(&device, "ip", (asset.privateIPs.first ?? asset.publicIPs.first).map(JSON.string))
+            fill(&device, "image", asset.imageID.map { ["uid": .string($0)] })
+            members["device"] = .object(device)
         }
         // The OCSF resource the asset is: owner, criticality, labels and name where missing.
-        if case .array(var resources)? = out["resources"] {
+        if case .array(var resources)? = members["resources"] {
+            members["resources"] = nil
             for index in resources.indices {
                 guard case .object(var resource) = resources[index], let uid = resource["uid"]?.stringValue,
                       uid == asset.id || trailingInstanceID(uid) == asset.id else { continue }
-                var fill: [String: JSON] = [:]
-                fill["name"] = asset.name.map(JSON.string)
-                fill["region"] = asset.region.map(JSON.string)
-                fill["criticality"] = asset.criticality.map(JSON.string)
-                if let owner = asset.owner { fill["owner"] = ["name": .string(owner)] }
+                resources[index] = .null
+                fill(&resource, "name", asset.name.map(JSON.string))
+                fill(&resource, "region", asset.region.map(JSON.string))
+                fill(&resource, "criticality", asset.criticality.map(JSON.string))
+                fill(&resource, "owner", asset.owner.map { ["name": .string($0)] })
                 if !asset.tags.isEmpty {
-                    fill["labels"] = .array(asset.tags.keys.sorted().map { .string("\($0):\(asset.tags[$0] ?? "")") })
+                    fill(&resource, "labels", .array(asset.tags.keys.sorted().map { .string("\($0):\(asset.tags[$0] ?? "")") }))
                 }
-                for (key, value) in fill where resource[key] == nil { resource[key] = value }
                 resources[index] = .object(resource)
             }
-            out["resources"] = .array(resources)
+            members["resources"] = .array(resources)
         }
         // The cloud the event happened in, when the event has a cloud object without these.
-        if case .object(var cloud)? = out["cloud"] {
-            if cloud["region"] == nil, let region = asset.region { cloud["region"] = .string(region) }
-            if cloud["account"] == nil, let account = asset.account { cloud["account"] = ["uid": .string(account)] }
-            out["cloud"] = .object(cloud)
+        if case .object(var cloud)? = members["cloud"], cloud["region"] == nil || cloud["account"] == nil {
+            members["cloud"] = nil
+            fill(&cloud, "region", asset.region.map(JSON.string))
+            fill(&cloud, "account", asset.account.map { ["uid": .string($0)] })
+            members["cloud"] = .object(cloud)
         }
-        return out
+        return .object(members)
     }
 
     /// Marks an event whose asset is not in the inventory (or whose lookup failed, with `"error"`),
@@ -251,15 +274,19 @@ public final class Enricher: Sendable {
         guard case .object = event else { return event }
         let time = OCSFEvent.time(event)
         do {
-            for candidate in AssetJoin.candidates(event) {
+            var found: (asset: Asset, summary: JSON, match: AssetMatch)?
+            try AssetJoin.forEachCandidate(event) { (candidate) throws(InventoryError) -> Bool in
                 guard let cached = try find(candidate.key), let index = cached.timeline.spanIndex(at: time),
-                      let asset = cached.timeline.spans[index].asset else { continue }
-                state.withLock { $0.known += 1 }
-                return AssetJoin.apply(asset, summary: cached.summaries[index] ?? AssetJoin.summary(asset), match: candidate.match,
-                                       to: event)
+                      let asset = cached.timeline.spans[index].asset else { return false }
+                found = (asset, cached.summaries[index] ?? AssetJoin.summary(asset), candidate.match)
+                return true
             }
-            state.withLock { $0.unknown += 1 }
-            return AssetJoin.mark(event, status: "unknown")
+            guard let found else {
+                state.withLock { $0.unknown += 1 }
+                return AssetJoin.mark(event, status: "unknown")
+            }
+            state.withLock { $0.known += 1 }
+            return AssetJoin.apply(found.asset, summary: found.summary, match: found.match, to: event)
         } catch {
             state.withLock { $0.errors += 1 }
             return AssetJoin.mark(event, status: "error")

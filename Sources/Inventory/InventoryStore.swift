@@ -423,10 +423,12 @@ public final class InventoryStore: Sendable {
 
     private func timeline(address: String, kinds: [String]) throws(InventoryError) -> AssetTimeline {
         try reading { db in
-            let rows = try Row.fetchAll(db, sql: """
+            // Cached statements: a miss is one of these per lookup key, and parsing the SQL
+            // again every time cost more than running it.
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT asset_id, asset_kind, valid_from, valid_to FROM address_history
                 WHERE address = ? AND kind IN (\(kinds.map { _ in "?" }.joined(separator: ",")))
-                """, arguments: StatementArguments([address] + kinds))
+                """), arguments: StatementArguments([address] + kinds))
             guard !rows.isEmpty else { return AssetTimeline(spans: []) }
             struct Held { var id: String; var rank: Int; var from: Int64; var to: Int64? }
             let held = rows.map { row -> Held in
@@ -467,7 +469,7 @@ public final class InventoryStore: Sendable {
     }
 
     private static func versions(id: String, _ db: Database) throws -> [AssetSpan] {
-        try Row.fetchAll(db, sql: "SELECT valid_from, valid_to, body FROM asset_version WHERE asset_id = ? ORDER BY valid_from, seq",
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT valid_from, valid_to, body FROM asset_version WHERE asset_id = ? ORDER BY valid_from, seq"),
                          arguments: [id]).map { row in
             let body: String? = row["body"]
             return AssetSpan(from: row["valid_from"], to: row["valid_to"], asset: try body.map(asset(body:)))

@@ -30,21 +30,34 @@ extension JSON {
     }
 
     /// The value at a dotted path such as `actor.user.name` or `resources.0.uid`.
+    ///
+    /// Reads the path's bytes in place (no array of components): rules and enrichment call this
+    /// for every field of every event.
     public func value(at path: String) -> JSON? {
-        var current = self
-        for component in path.split(separator: ".", omittingEmptySubsequences: false) {
-            switch current {
-            case .object(let members):
-                guard let next = members[String(component)] else { return nil }
-                current = next
-            case .array(let items):
-                guard let index = Int(component), items.indices.contains(index) else { return nil }
-                current = items[index]
-            default:
-                return nil
+        var path = path
+        return path.withUTF8 { bytes -> JSON? in
+            var current = self
+            var start = 0
+            while true {
+                var end = start
+                while end < bytes.count, bytes[end] != UInt8(ascii: ".") { end += 1 }
+                let component = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                switch current {
+                case .object(let members):
+                    guard let next = members[String(decoding: component, as: UTF8.self)] else { return nil }
+                    current = next
+                case .array(let items):
+                    guard let index = Int(String(decoding: component, as: UTF8.self)), items.indices.contains(index) else {
+                        return nil
+                    }
+                    current = items[index]
+                default:
+                    return nil
+                }
+                guard end < bytes.count else { return current }
+                start = end + 1
             }
         }
-        return current
     }
 
     /// Sets the value at a dotted path, creating intermediate objects as needed.

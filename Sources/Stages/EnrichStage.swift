@@ -122,7 +122,7 @@ public final class InventoryFollower: Service, Sendable {
             guard ContinuousClock.now < deadline else { throw ConfigError("reading \(topic) did not reach its end within \(timeout)") }
             let batch = try await consumer.poll(maxRecords: 1000, timeout: .milliseconds(200))
             for record in batch.records {
-                apply(record)
+                await apply(record)
                 read += 1
             }
             for end in batch.endOfPartition { open.remove(end.topicPartition.partition) }
@@ -167,7 +167,7 @@ public final class InventoryFollower: Service, Sendable {
                     try? await Task.sleep(for: .seconds(1))
                     continue
                 }
-                for record in batch.records { apply(record) }
+                for record in batch.records { await apply(record) }
             }
         } onGracefulShutdown: { [self] in
             stopRequested.store(true, ordering: .relaxed)
@@ -176,7 +176,7 @@ public final class InventoryFollower: Service, Sendable {
     }
 
     /// Applies one record; a record that is not a change is counted and logged, never fatal.
-    func apply(_ record: ConsumedRecord) {
+    func apply(_ record: ConsumedRecord) async {
         let change: InventoryChange
         do {
             change = try InventoryChange(json: try JSON.parse(record.value))
@@ -197,7 +197,8 @@ public final class InventoryFollower: Service, Sendable {
                                   help: "Inventory topic records applied to the local inventory.")
                 return
             } catch where error.isRetriable && attempt < 5 {
-                Thread.sleep(forTimeInterval: 0.05 * Double(attempt))
+                // A busy SQLite file (another process importing): back off without holding a thread.
+                try? await Task.sleep(for: .milliseconds(50 * attempt))
             } catch {
                 counts.withLock { $0.invalid += 1 }
                 logger.error("inventory change not applied", metadata: ["asset": .string(change.assetID), "error": .string(error.description)])

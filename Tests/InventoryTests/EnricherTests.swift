@@ -180,6 +180,12 @@ struct EnricherTests {
         #expect(AssetJoin.trailingInstanceID("AROAEXAMPLE:i-0abc1234") == "i-0abc1234")
         #expect(AssetJoin.trailingInstanceID("arn:aws:sts::1:assumed-role/r/i-0abc1234") == "i-0abc1234")
         #expect(AssetJoin.trailingInstanceID("AROAEXAMPLE:alice") == nil)
+        #expect(AssetJoin.trailingInstanceID("i-0abc1234") == "i-0abc1234")
+        #expect(AssetJoin.trailingInstanceID("arn:aws:ec2:us-east-1:1:instance/i-0abc1234") == "i-0abc1234")
+        #expect(AssetJoin.trailingInstanceID("i-0abc1234:") == nil)
+        #expect(AssetJoin.trailingInstanceID("") == nil)
+        #expect(AssetJoin.trailingInstanceID("ü/i-0abc1234") == "i-0abc1234")
+        #expect(!AssetJoin.isInstanceID("i-0abc123é"))
     }
 }
 

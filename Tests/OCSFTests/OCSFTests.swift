@@ -78,6 +78,21 @@ import Testing
         #expect(value.value(at: "actor.user.name") == nil)
         #expect(value.value(at: "actor.user") == .object([:]))
     }
+
+    @Test func pathEdgeCases() throws {
+        let value = try JSON.parse(#"{"a":{"":{"b":1}},"list":[[10,20]],"é":{"ü":"x"},"n":5,"":{"k":2}}"#)
+        #expect(value.value(at: "a..b") == 1)  // an empty component is the empty key
+        #expect(value.value(at: ".k") == 2)
+        #expect(value.value(at: "list.0.1") == 20)
+        #expect(value.value(at: "list.0.2") == nil)
+        #expect(value.value(at: "list.-1") == nil)
+        #expect(value.value(at: "list.x") == nil)
+        #expect(value.value(at: "é.ü") == "x")
+        #expect(value.value(at: "n.anything") == nil)
+        #expect(value.value(at: "missing") == nil)
+        #expect(value.value(at: "n") == 5)
+        #expect(JSON.int(1).value(at: "a") == nil)
+    }
 }
 
 @Suite struct TimestampTests {

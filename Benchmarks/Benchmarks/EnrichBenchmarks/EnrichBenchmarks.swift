@@ -44,10 +44,18 @@ var lookupConfiguration: Benchmark.Configuration {
 /// The address of asset `index`: 10.x.y.z, unique per asset.
 func address(_ index: Int) -> String { "10.\(index / 65_536 % 256).\(index / 256 % 256).\(index % 256)" }
 
+/// The inventory file of this process (package-benchmark runs each benchmark in a process of its own).
+let storePath = NSTemporaryDirectory() + "vigil-bench-inventory-\(getpid()).sqlite"
+
+/// Removes the inventory file and its companions (about 110 MB).
+func removeStoreFiles() {
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: storePath + suffix) }
+}
+
 /// An inventory file with `assetCount` instances, built once.
 func buildStore() -> InventoryStore {
-    let path = NSTemporaryDirectory() + "vigil-bench-inventory-\(getpid()).sqlite"
-    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    let path = storePath
+    removeStoreFiles()
     do {
         let store = try InventoryStore(path: path)
         let assets = (0..<assetCount).map { index in
@@ -83,6 +91,7 @@ func event(_ index: Int, ip: String) -> JSON {
 }
 
 let benchmarks: @Sendable () -> Void = {
+    Benchmark.teardown = { removeStoreFiles() }
     let store = buildStore()
     let hot = (0..<eventCount).map { event($0, ip: address(($0 * 7919) % hotAddresses * 97)) }
     let cold = (0..<eventCount).map { event($0, ip: address(($0 * 7919) % assetCount)) }
