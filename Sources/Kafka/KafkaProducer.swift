@@ -50,6 +50,11 @@ public final class KafkaProducer: Sendable {
         poller.stop()
     }
 
+    /// The fatal error librdkafka raised for this instance, if any (an idempotent producer whose
+    /// sequence numbers the broker no longer agrees with, say after a broker lost its producer
+    /// state): every later send fails and the instance must be replaced.
+    public var fatalError: KafkaError? { client.context.fatal.withLock { $0 } }
+
     /// Produces one record and waits for its delivery report.
     @discardableResult
     public func send(_ record: OutgoingRecord) async throws(KafkaError) -> DeliveryReport {

@@ -143,12 +143,12 @@ public final class StageRunner: Service, Sendable {
         }
         let consumer = try KafkaConsumer(config: config.kafka, groupID: config.groupID, logger: logger,
                                          rebalanceListener: listener)
-        let producer = try KafkaProducer(config: config.kafka, logger: logger)
+        var producer = try KafkaProducer(config: config.kafka, logger: logger)
         try consumer.subscribe(inputTopics)
         logger.info("stage started", metadata: ["group": .string(config.groupID), "inputs": .string(inputTopics.joined(separator: ","))])
         do {
             try await withGracefulShutdownHandler {
-                try await loop(consumer: consumer, producer: producer, processor: &processor)
+                try await loop(consumer: consumer, producer: &producer, processor: &processor)
             } onGracefulShutdown: { [self] in
                 requestStop()
             }
@@ -167,7 +167,7 @@ public final class StageRunner: Service, Sendable {
         logger.info("stage stopped")
     }
 
-    private func loop(consumer: KafkaConsumer, producer: KafkaProducer, processor: inout any StageProcessor) async throws {
+    private func loop(consumer: KafkaConsumer, producer: inout KafkaProducer, processor: inout any StageProcessor) async throws {
         let stage = config.stage
         while !stopRequested.load(ordering: .relaxed) && !Task.isCancelled {
             let batch: ConsumerBatch
@@ -195,7 +195,7 @@ public final class StageRunner: Service, Sendable {
                 let output = await processor.idleAsync(now: Int64(Date().timeIntervalSince1970 * 1000))
                 if !output.records.isEmpty {
                     let items = output.records.map { PendingOutput(record: $0, inputIndex: nil) }
-                    guard try await deliver(items, inputs: [], producer: producer) else { return }
+                    guard try await deliver(items, inputs: [], producer: &producer) else { return }
                 }
                 continue
             }
@@ -219,7 +219,7 @@ public final class StageRunner: Service, Sendable {
                 }
             }
             // Not delivered (shutdown during retries): store nothing; the batch is re-read later.
-            guard try await deliver(pending, inputs: batch.records, producer: producer) else { return }
+            guard try await deliver(pending, inputs: batch.records, producer: &producer) else { return }
             try storeOffsets(for: batch.records, consumer: consumer, processor: processor)
             stats.withLock {
                 $0.inputs += batch.records.count
@@ -236,18 +236,30 @@ public final class StageRunner: Service, Sendable {
     /// Produces until every output is acknowledged. Retriable failures are retried with
     /// backoff; a non-retriable failure dead-letters the input it came from. Returns false
     /// when a stop was requested before everything was delivered.
-    private func deliver(_ outputs: [PendingOutput], inputs: [ConsumedRecord], producer: KafkaProducer) async throws -> Bool {
+    private func deliver(_ outputs: [PendingOutput], inputs: [ConsumedRecord], producer: inout KafkaProducer) async throws -> Bool {
         var toSend = outputs
         var attempt = 0
         while !toSend.isEmpty {
-            let results = try await producer.sendEach(toSend.map(\.record))
+            let results = try await Self.sendEach(toSend.map(\.record), producer: producer)
+            // A fatal producer error (librdkafka's idempotence state no longer matches the
+            // broker's, e.g. a broker restarted without its producer state) is not the records'
+            // fault: replace the producer and send what failed again; inputs stay unstored
+            // until then, so at worst outputs are duplicated under their deterministic ids.
+            let fatal = producer.fatalError
+            if let fatal {
+                logger.error("producer failed fatally; replacing it", metadata: ["error": .string(fatal.description)])
+                metrics.increment("vigil_producer_replaced_total", labels: ["stage": config.stage],
+                                  help: "Producers replaced after a fatal error (outputs not acknowledged are sent again).")
+                await producer.close(timeout: .seconds(1))
+                producer = try KafkaProducer(config: config.kafka, logger: logger)
+            }
             var retry: [PendingOutput] = []
             for (item, result) in zip(toSend, results) {
                 switch result {
                 case .success:
                     metrics.increment("vigil_records_out_total", labels: ["stage": config.stage, "topic": item.record.topic],
                                       help: "Records produced by the stage and acknowledged by the broker.")
-                case .failure(let error) where error.isRetriable:
+                case .failure(let error) where error.isRetriable || fatal != nil:
                     retry.append(item)
                 case .failure(let error):
                     if item.record.topic == config.topics.deadLetters {
@@ -290,6 +302,16 @@ public final class StageRunner: Service, Sendable {
             }
         }
         return true
+    }
+
+    /// `producer.sendEach`, with a fatal producer error as every record's failure.
+    private static func sendEach(_ records: [OutgoingRecord], producer: KafkaProducer) async throws -> [Result<DeliveryReport, KafkaError>] {
+        do {
+            return try await producer.sendEach(records)
+        } catch {
+            if error.isFatal { return records.map { _ in .failure(error) } }
+            throw error
+        }
     }
 
     /// Bytes of a payload kept in a truncated dead letter.

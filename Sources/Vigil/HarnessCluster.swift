@@ -4,7 +4,8 @@ import Foundation
 /// The compose services as local processes: one per replica, each with its own state
 /// directory and log under the work directory, restartable one at a time.
 ///
-/// Owned by one task (the harness's run loop); `Process` is not `Sendable`.
+/// Owned by one task (the harness's run loop); `Process` is not `Sendable`. Every process it
+/// starts is registered in ``HarnessChildren`` until it is seen to exit.
 final class HarnessCluster {
     let services: [ComposeService]
     let work: String
@@ -67,7 +68,11 @@ final class HarnessCluster {
         process.standardOutput = log
         process.standardError = log
         try process.run()
-        if !service.oneShot { processes["\(service.name)-\(replica)"] = process }
+        HarnessChildren.register(process, name: "\(service.name)-\(replica)")
+        if !service.oneShot {
+            if let previous = processes["\(service.name)-\(replica)"], !previous.isRunning { HarnessChildren.unregister(previous) }
+            processes["\(service.name)-\(replica)"] = process
+        }
         return process
     }
 
@@ -75,7 +80,8 @@ final class HarnessCluster {
     func runJobs(say: (String) -> Void) async throws {
         for job in services where job.oneShot {
             let process = try launch(job, replica: 1)
-            while process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+            defer { stopHarnessProcesses([process], grace: .seconds(5)) }
+            while process.isRunning { try await harnessSleep(.milliseconds(100)) }
             guard process.terminationStatus == 0 else {
                 throw ValidationError("\(job.name) failed (status \(process.terminationStatus)); see \(work)/\(job.name)-1.log")
             }
@@ -120,8 +126,13 @@ final class HarnessCluster {
         return files
     }
 
-    /// Stops every replica (SIGTERM, then SIGKILL after 20 s).
+    /// Stops every replica (SIGTERM, then SIGKILL after 20 s). Idempotent.
     func stopAll() {
-        stopChildren(Array(processes.values))
+        stopHarnessProcesses(Array(processes.values))
+    }
+
+    /// Stops one replica (SIGTERM, then SIGKILL after `grace`).
+    func stop(_ name: String, replica: Int, grace: Duration = .seconds(20)) {
+        if let process = processes["\(name)-\(replica)"] { stopHarnessProcesses([process], grace: grace) }
     }
 }

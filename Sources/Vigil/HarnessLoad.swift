@@ -228,6 +228,7 @@ struct HarnessExpectation {
         let now = wallClockMillis()
         var alerts: [OutgoingRecord] = []
         for (offset, raw) in load.records.enumerated() {
+            if offset % 1000 == 0 { try HarnessInterrupt.check() }
             let output = ingest.process(ConsumedRecord(topic: topics.raw, partition: 0, offset: Int64(offset), value: raw.bytes,
                                                        headers: [KafkaHeader(VigilHeader.source, "cloudtrail")], timestamp: now))
             expected.deadLetters += output.deadLetters.count

@@ -6,6 +6,7 @@ import OCSF
 import Pipeline
 import Response
 import Stages
+import Synchronization
 
 /// A fault scenario of `vigil harness --scenario`.
 enum HarnessScenario: String, CaseIterable, ExpressibleByArgument {
@@ -15,11 +16,14 @@ enum HarnessScenario: String, CaseIterable, ExpressibleByArgument {
     case sigterm
     /// 10% malformed raw records among good ones: every one dead-lettered, nothing stalls.
     case malformed
+    /// The broker (durable: S3 storage on a local moto server) SIGKILLed mid-stream and
+    /// restarted on the same port and storage a few seconds later; every stage reconnects.
+    case brokerRestart = "broker-restart"
     /// Every scenario, one after another, each on a fresh broker.
     case all
 
     /// The scenarios `all` stands for.
-    var expanded: [HarnessScenario] { self == .all ? [.kill, .sigterm, .malformed] : [self] }
+    var expanded: [HarnessScenario] { self == .all ? [.kill, .sigterm, .malformed, .brokerRestart] : [self] }
 }
 
 /// What one scenario run needs besides the compose services.
@@ -35,6 +39,10 @@ struct ScenarioSettings {
     var settle: Int
     var faultInterval: Int
     var shipSeconds: Int
+    /// Seconds the broker stays down in broker-restart.
+    var brokerDown: Int = 3
+    /// Partitions per topic on the durable (S3 on moto) broker.
+    var durablePartitions: Int32 = 2
     var work: String
     var share: String
     var binDir: String
@@ -51,6 +59,8 @@ struct InjectedFault {
     var signalledAt: ContinuousClock.Instant?
     var status: Int32?
     var exitSeconds: Double?
+    /// broker-restart: seconds from the kill until the restarted broker accepted connections.
+    var downSeconds: Double?
 }
 
 enum ScenarioRunner {
@@ -69,6 +79,9 @@ enum ScenarioRunner {
         case .malformed:
             good = settings.records ?? 100_000
             broken = settings.malformed ?? good / 10
+        case .brokerRestart:
+            good = settings.records ?? 5_000
+            broken = settings.malformed ?? 0
         default:
             good = settings.records ?? 20_000
             broken = settings.malformed ?? 0
@@ -76,32 +89,52 @@ enum ScenarioRunner {
         // Event times ahead of the wall clock by about the time the load takes to flow through,
         // so a stall during a rebalance (replicas joining count too) cannot make the rest of it
         // late (see HarnessLoad).
-        let lead = settings.eventLead ?? max(30, good / 100)
+        // The durable broker (every request a round trip to moto) moves records an order of
+        // magnitude slower than the in-memory one: a longer lead.
+        let lead = settings.eventLead ?? (scenario == .brokerRestart ? max(150, good / 20) : max(30, good / 100))
         let load = HarnessLoad.generate(good: good, malformed: broken, huge: settings.hugeRecord && scenario == .malformed,
                                         seed: settings.seed, firstEventTime: wallClockMillis() + Int64(lead) * 1000)
         say("\(scenario.rawValue): \(load.records.count) raw records (\(load.malformedCount) malformed); computing the expected outcome offline")
+        try HarnessInterrupt.check()
         let expected = try HarnessExpectation.compute(load, rules: settings.rules, playbooks: settings.playbooks,
                                                       inventoryCSV: settings.inventoryCSV, work: work)
         let byRule: [String] = expected.alertRules.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         let counts = "\(expected.eventUIDs.count) events, \(expected.alertIDs.count) alerts (\(byRule.joined(separator: ", "))), "
         say("\(scenario.rawValue): expected " + counts + "\(expected.commandIDs.count) commands, \(expected.deadLetters) dead letters")
 
-        // 2. Broker, topics, services.
-        guard let binary = EmbeddedBroker.locateBinary() else {
-            throw ValidationError("the embedded broker (tools/bin/tansu) is not installed: run scripts/setup")
-        }
-        let broker = try await EmbeddedBroker.start(binary: binary, logger: logger)
+        // 2. Broker (durable for broker-restart: S3 storage on a moto server), topics, services.
+        let broker = try await HarnessBroker.start(durable: scenario == .brokerRestart, work: work, environment: environment)
         defer { broker.stop() }
+        var clusterEnvironment = environment
+        if broker.durable {
+            // Every heartbeat, commit and fetch of the S3-backed broker is a request to moto (one
+            // Python process): heartbeat less often, and create the topics with fewer partitions
+            // before topic-init (which leaves existing topics as they are).
+            clusterEnvironment["VIGIL_KAFKA_SESSION_TIMEOUT_MS"] = environment["VIGIL_KAFKA_SESSION_TIMEOUT_MS"] ?? "30000"
+            clusterEnvironment["VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS"] = environment["VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS"] ?? "3000"
+            clusterEnvironment["VIGIL_KAFKA_FETCH_WAIT_MAX_MS"] = environment["VIGIL_KAFKA_FETCH_WAIT_MAX_MS"] ?? "1000"
+            // Tansu 0.6 on S3 loses the idempotent producers' state when killed: sequence
+            // numbers out of step after the restart (a fatal client error), and records
+            // acknowledged as duplicates that were never kept. Without idempotence a retry can
+            // only duplicate, which the deterministic ids absorb. (Real Kafka: keep it on.)
+            clusterEnvironment["VIGIL_KAFKA_ENABLE_IDEMPOTENCE"] = environment["VIGIL_KAFKA_ENABLE_IDEMPOTENCE"] ?? "false"
+            var adminConfig = KafkaConfig.fromEnvironment(environment, base: KafkaConfig(clientID: "vigil-harness"))
+            adminConfig.bootstrapServers = broker.bootstrapServers
+            let prefix = services.compactMap { $0.environment["VIGIL_TOPIC_PREFIX"] }.first ?? "vigil."
+            try await KafkaAdmin(config: adminConfig, logger: logger)
+                .createTopics(Topics(prefix: prefix).specs(partitions: settings.durablePartitions, replicationFactor: 1))
+            say("\(scenario.rawValue): topics created with \(settings.durablePartitions) partitions on the durable broker")
+        }
         let cluster = HarnessCluster(services: services, work: work, share: settings.share, binDir: settings.binDir,
-                                     brokers: broker.bootstrapServers, environment: environment)
+                                     brokers: broker.bootstrapServers, environment: clusterEnvironment)
         defer { cluster.stopAll() }
         try await cluster.runJobs(say: { say("\(scenario.rawValue): \($0)") })
         try cluster.startAll(replicas: settings.replicas)
         let topics = Topics(prefix: services.compactMap { $0.environment["VIGIL_TOPIC_PREFIX"] }.first ?? "vigil.")
-        say("\(scenario.rawValue): broker \(broker.bootstrapServers); started "
+        say("\(scenario.rawValue): \(broker.durable ? "durable broker (S3 storage on moto)" : "broker") \(broker.bootstrapServers); started "
             + cluster.counts.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ") + " (logs in \(work))")
 
-        var config = KafkaConfig.fromEnvironment(environment, base: KafkaConfig(clientID: "vigil-harness"))
+        var config = KafkaConfig.fromEnvironment(clusterEnvironment, base: KafkaConfig(clientID: "vigil-harness"))
         config.bootstrapServers = broker.bootstrapServers
         let watcher = try KafkaConsumer(config: config, groupID: nil, logger: logger)
         let metadata = try await KafkaAdmin(config: config, logger: logger).listTopics()
@@ -115,7 +148,15 @@ enum ScenarioRunner {
         shipConfig.properties["message.max.bytes"] = shipConfig.properties["message.max.bytes"] ?? "4000000"
         let records = load.records
         let shipSeconds = settings.shipSeconds
-        async let shipping = ship(records, topic: topics.raw, config: shipConfig, seconds: shipSeconds, logger: logger)
+        // A task, not `async let`: the loop below keeps watching (and notices an interrupt)
+        // while a slice waits for its delivery reports through a broker outage.
+        let shipResult = OutcomeBox<Result<ShipOutcome, any Error>>()
+        let shipping = Task {
+            do { shipResult.set(.success(try await ship(records, topic: topics.raw, config: shipConfig, seconds: shipSeconds, logger: logger))) } catch {
+                shipResult.set(.failure(error))
+            }
+        }
+        defer { shipping.cancel() }
         let shipStart = ContinuousClock.now
 
         var faults: [InjectedFault] = []
@@ -127,6 +168,9 @@ enum ScenarioRunner {
         var nextFault = 0
         var nextFaultAt = shipStart + .seconds(max(2, settings.faultInterval))
         var unexpectedExits: [String] = []
+        // broker-restart: SIGKILL halfway through shipping, a restart --broker-down seconds later.
+        var brokerFault: InjectedFault? = scenario == .brokerRestart ? InjectedFault(service: "broker", replica: 1, signal: SIGKILL) : nil
+        let brokerKillAt = shipStart + .seconds(max(2, shipSeconds / 2))
 
         var eventUIDs = Set<String>()
         var eventRecords = 0
@@ -147,6 +191,7 @@ enum ScenarioRunner {
         var lastReport = ContinuousClock.now
 
         while ContinuousClock.now < deadline {
+            try HarnessInterrupt.check()
             for record in try await watcher.poll(maxRecords: 2000, timeout: .milliseconds(200)).records {
                 lastChange = ContinuousClock.now
                 switch record.topic {
@@ -207,7 +252,22 @@ enum ScenarioRunner {
                 }
                 faults[current] = fault
             }
+            if var fault = brokerFault, fault.status == nil {
+                if fault.signalledAt == nil, ContinuousClock.now >= brokerKillAt {
+                    broker.kill()
+                    fault.signalledAt = ContinuousClock.now
+                    say("\(scenario.rawValue): sent SIGKILL to the broker; restarting it in \(settings.brokerDown) s")
+                } else if let killedAt = fault.signalledAt, ContinuousClock.now - killedAt >= .seconds(settings.brokerDown) {
+                    try await broker.restart()
+                    fault.status = SIGKILL
+                    fault.downSeconds = seconds(ContinuousClock.now - killedAt)
+                    say("\(scenario.rawValue): broker restarted on \(broker.bootstrapServers), same storage, after "
+                        + String(format: "%.1f s", fault.downSeconds ?? 0) + " down")
+                }
+                brokerFault = fault
+            }
             // Any other exit is a failure; compose would restart it (restart: on-failure), so do we.
+            try HarnessInterrupt.check()
             for (service, replica) in cluster.exited() {
                 let current = nextFault < faults.count ? faults[nextFault] : nil
                 if current?.service == service.name && current?.replica == replica && current?.signalledAt != nil { continue }
@@ -217,10 +277,10 @@ enum ScenarioRunner {
                 try cluster.launch(service, replica: replica)
             }
 
-            if shipped == nil, ContinuousClock.now - shipStart > .seconds(shipSeconds) {
-                shipped = try await shipping
+            if shipped == nil, ContinuousClock.now - shipStart > .seconds(shipSeconds), let outcome = shipResult.value {
+                shipped = try outcome.get()
             }
-            let everything = shipped != nil && nextFault >= faults.count
+            let everything = shipped != nil && nextFault >= faults.count && (brokerFault == nil || brokerFault?.status != nil)
                 && expected.eventUIDs.isSubset(of: eventUIDs) && Set(expected.alertIDs).isSubset(of: Set(alertSignatures.keys))
                 && expected.commandIDs.isSubset(of: commandIDs) && expected.commandIDs.isSubset(of: resultIDs)
                 && dlq >= expected.deadLetters - (shipped?.rejectedMalformed ?? 0)
@@ -234,8 +294,15 @@ enum ScenarioRunner {
                     + "\(expected.alertIDs.count), commands \(commandIDs.count)/\(expected.commandIDs.count), results \(resultIDs.count), dlq \(dlq)")
             }
         }
-        if shipped == nil { shipped = try await shipping }
+        try HarnessInterrupt.check()
+        // Shipping still waiting for delivery reports at the deadline: a minute more, then the
+        // run fails without it (`complete` is false).
+        let shipWait = ContinuousClock.now + .seconds(60)
+        while shipped == nil && ContinuousClock.now < shipWait {
+            if let outcome = shipResult.value { shipped = try outcome.get() } else { try await harnessSleep(.milliseconds(200)) }
+        }
         await watcher.close()
+        if let brokerFault { faults.append(brokerFault) }
         say("\(scenario.rawValue): \(complete ? "complete" : "timed out"); stopping the services")
         cluster.stopAll()
 
@@ -260,11 +327,14 @@ enum ScenarioRunner {
         let missingEvents = expected.eventUIDs.subtracting(eventUIDs).count
         let lostCommands = expected.commandIDs.subtracting(commandIDs).count
         let cleanExits = faults.allSatisfy { $0.status == 0 }
+        let brokerRestarted = faults.contains { $0.service == "broker" && $0.downSeconds != nil }
         let faultsDone = faults.allSatisfy { $0.status != nil }
         var passed = complete && lost == 0 && missingEvents == 0 && mismatchedDuplicates == 0
         passed = passed && duplicateCommands == 0 && lostCommands == 0 && faultsDone
         switch scenario {
         case .sigterm: passed = passed && cleanExits
+        // Every stage must ride out the outage: an exit (even one compose would restart) fails it.
+        case .brokerRestart: passed = passed && brokerRestarted && unexpectedExits.isEmpty
         case .malformed:
             passed = passed && dlq == dlqExpected && dlqWithoutCode == 0
             passed = passed && expected.deadLetters == load.malformedCount
@@ -309,11 +379,15 @@ enum ScenarioRunner {
                                   "signal": .string(fault.signal == SIGKILL ? "KILL" : "TERM")]
                 if let status = fault.status { item["status"] = .int(Int64(status)) }
                 if let exit = fault.exitSeconds { item["exit_seconds"] = .double((exit * 10).rounded() / 10) }
+                if let down = fault.downSeconds { item["down_seconds"] = .double((down * 10).rounded() / 10) }
                 return item
             })
         }
         if !unexpectedExits.isEmpty { summary["unexpected_exits"] = .array(unexpectedExits.map { .string($0) }) }
         if let note = shipped?.note { summary["note"] = .string(note) }
+        if shipped == nil { summary["note"] = .string("shipping had not finished (delivery reports outstanding)") }
+        if let retried = shipped?.retried, retried > 0 { summary["ship_retries"] = .int(Int64(retried)) }
+        if let replaced = shipped?.producersReplaced, replaced > 0 { summary["ship_producers_replaced"] = .int(Int64(replaced)) }
         return summary
     }
 
@@ -321,38 +395,95 @@ enum ScenarioRunner {
         var sent: Int
         var rejectedMalformed: Int
         var note: String?
+        /// Good records produced again after a retriable failure (a broker outage longer than
+        /// the client's own retries).
+        var retried = 0
+        /// Producers replaced after a fatal error.
+        var producersReplaced = 0
     }
 
     /// Produces `records` to `topic` in even slices over about `seconds`; a record the client
-    /// or broker refuses (the 2 MB one) is counted, not fatal.
+    /// or broker refuses (the 2 MB one) is counted, not fatal. A good record whose delivery
+    /// failed with a retriable error is produced again (up to 20 times, a second apart), as a
+    /// shipper does.
     static func ship(_ records: [LoadRecord], topic: String, config: KafkaConfig, seconds: Int, logger: Logger) async throws -> ShipOutcome {
-        let producer = try KafkaProducer(config: config, logger: logger)
+        var producer = try KafkaProducer(config: config, logger: logger)
+        do {
+            let outcome = try await ship(records, topic: topic, producer: &producer, config: config, seconds: seconds, logger: logger)
+            await producer.close()
+            return outcome
+        } catch {
+            await producer.close(timeout: .seconds(2))
+            throw error
+        }
+    }
+
+    private static func ship(_ records: [LoadRecord], topic: String, producer: inout KafkaProducer, config: KafkaConfig, seconds: Int,
+                             logger: Logger) async throws -> ShipOutcome {
         let slices = max(1, seconds * 4)
         let per = max(1, (records.count + slices - 1) / slices)
         var outcome = ShipOutcome(sent: 0, rejectedMalformed: 0)
         let start = ContinuousClock.now
         for (n, offset) in stride(from: 0, to: records.count, by: per).enumerated() {
-            let slice = records[offset..<min(records.count, offset + per)]
-            let results = try await producer.sendEach(slice.map {
-                OutgoingRecord(topic: topic, key: Array($0.key.utf8), value: $0.bytes, headers: [KafkaHeader(VigilHeader.source, "cloudtrail")])
-            })
-            for (record, result) in zip(slice, results) {
-                switch result {
-                case .success: outcome.sent += 1
-                case .failure(let error):
-                    guard record.malformed else { throw error }
-                    outcome.rejectedMalformed += 1
-                    outcome.note = "a \(record.bytes.count)-byte record was refused when produced (\(error.code)); skipped"
+            try HarnessInterrupt.check()
+            try Task.checkCancellation()
+            var slice = Array(records[offset..<min(records.count, offset + per)])
+            var attempt = 0
+            while !slice.isEmpty {
+                let outgoing = slice.map {
+                    OutgoingRecord(topic: topic, key: Array($0.key.utf8), value: $0.bytes, headers: [KafkaHeader(VigilHeader.source, "cloudtrail")])
+                }
+                let results = try await sendEachKeepingFatal(outgoing, producer: producer)
+                // A fatal idempotence error after a broker restart: a new producer sends again.
+                let fatal = producer.fatalError != nil
+                if fatal {
+                    await producer.close(timeout: .seconds(1))
+                    producer = try KafkaProducer(config: config, logger: logger)
+                    outcome.producersReplaced += 1
+                }
+                var again: [LoadRecord] = []
+                for (record, result) in zip(slice, results) {
+                    switch result {
+                    case .success: outcome.sent += 1
+                    case .failure(let error) where !record.malformed && (error.isRetriable || fatal) && attempt < 20:
+                        again.append(record)
+                    case .failure(let error):
+                        guard record.malformed else { throw error }
+                        outcome.rejectedMalformed += 1
+                        outcome.note = "a \(record.bytes.count)-byte record was refused when produced (\(error.code)); skipped"
+                    }
+                }
+                slice = again
+                if !again.isEmpty {
+                    attempt += 1
+                    outcome.retried += again.count
+                    try await harnessSleep(.seconds(1))
                 }
             }
             let due = start + .milliseconds(250 * (n + 1))
-            if ContinuousClock.now < due { try await Task.sleep(until: due) }
+            if ContinuousClock.now < due { try await harnessSleep(due - ContinuousClock.now) }
         }
-        await producer.close()
         return outcome
+    }
+
+    /// `producer.sendEach`, with a fatal producer error as every record's failure.
+    private static func sendEachKeepingFatal(_ records: [OutgoingRecord], producer: KafkaProducer) async throws -> [Result<DeliveryReport, KafkaError>] {
+        do {
+            return try await producer.sendEach(records)
+        } catch {
+            if error.isFatal { return records.map { _ in .failure(error) } }
+            throw error
+        }
     }
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
+}
+
+/// The outcome of a background task, readable without waiting for it.
+final class OutcomeBox<Value: Sendable>: Sendable {
+    private let state = Mutex<Value?>(nil)
+    func set(_ value: Value) { state.withLock { $0 = value } }
+    var value: Value? { state.withLock { $0 } }
 }
