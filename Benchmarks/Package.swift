@@ -1,11 +1,12 @@
 // swift-tools-version:6.1
 // Vigil's package-benchmark suites, kept in their own package so that neither the benchmark
 // dependency nor its malloc interposer reaches the shipped executables or `make test`.
-// Run them with scripts/bench-normalize and scripts/bench-enrich (see docs/performance.md).
+// Run them with scripts/bench-normalize, scripts/bench-enrich and scripts/bench-detect (see
+// docs/performance.md).
 //
 // Dependencies:
-//   vigil (the parent package, by path)  the code under test: its `OCSF`, `Normalize` and
-//                                        `Inventory` libraries
+//   vigil (the parent package, by path)  the code under test: its `OCSF`, `Normalize`,
+//                                        `Inventory` and `Detection` libraries
 //   ordo-one/benchmark                   the harness; `traits: ["MallocInterposer"]` keeps malloc
 //                                        counts (no jemalloc or other system package) and drops
 //                                        the Linux 6.3 runtime interposer, which the machines'
@@ -49,5 +50,24 @@ let package = Package(
             ],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "DetectBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "OCSF", package: "vigil"),
+                .product(name: "Normalize", package: "vigil"),
+                .product(name: "Detection", package: "vigil"),
+                "CDetectHeap",
+            ],
+            path: "Benchmarks/DetectBenchmarks",
+            exclude: ["CHeap"],
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"),
+                .enableUpcomingFeature("MemberImportVisibility"),
+            ],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // glibc's heap statistics (mallinfo2) for DetectBenchmarks' bytes per open key.
+        .target(name: "CDetectHeap", path: "Benchmarks/DetectBenchmarks/CHeap"),
     ]
 )

@@ -21,7 +21,7 @@ extension Condition {
 extension FieldTest {
     /// Whether the field of `event` at `path` passes this test.
     public func matches(_ event: JSON) -> Bool {
-        let value = event.value(at: path)
+        let value = self.value(in: event)
         if case .exists(let wanted) = compiled {
             let present = value != nil && value != .null
             return present == wanted
@@ -34,9 +34,33 @@ extension FieldTest {
     }
 }
 
+extension FieldTest {
+    /// The value at `path` in `event`, as `event.value(at: path)` finds it (an object member by
+    /// name, an array element by a number component), from the components split at init.
+    func value(in event: JSON) -> JSON? {
+        var current = event
+        for component in components {
+            switch current {
+            case .object(let members):
+                guard let next = members[component] else { return nil }
+                current = next
+            case .array(let items):
+                guard let index = Int(component), items.indices.contains(index) else { return nil }
+                current = items[index]
+            default:
+                return nil
+            }
+        }
+        return current
+    }
+}
+
 /// A field test's operands prepared for fast evaluation.
 enum CompiledTest: Sendable {
-    case texts(FieldTest.Op, [String], caseInsensitive: Bool)
+    /// `integers`: the operands that are the canonical text of an integer, as integers, so an
+    /// integer field (`class_uid`, `status_id`, ports) is compared without being formatted:
+    /// `String(i)` equals an operand exactly when `i` is that operand's integer.
+    case texts(FieldTest.Op, [String], caseInsensitive: Bool, integers: [Int64])
     case regexes([CompiledRegex])
     case networks([IPNetwork])
     case number(FieldTest.Op, JSON)
@@ -51,7 +75,8 @@ enum CompiledTest: Sendable {
                 guard let text = value.scalarText else { throw invalid("'\(op.rawValue)' values must be strings, numbers or booleans") }
                 texts.append(caseInsensitive ? text.lowercased() : text)
             }
-            self = .texts(op, texts, caseInsensitive: caseInsensitive)
+            let integers = texts.compactMap { text in Int64(text).flatMap { String($0) == text ? $0 : nil } }
+            self = .texts(op, texts, caseInsensitive: caseInsensitive, integers: integers)
         case .regex:
             var regexes: [CompiledRegex] = []
             for value in values {
@@ -86,7 +111,10 @@ enum CompiledTest: Sendable {
     /// Whether one scalar field value passes.
     func matches(_ value: JSON) -> Bool {
         switch self {
-        case .texts(let op, let operands, let caseInsensitive):
+        case .texts(let op, let operands, let caseInsensitive, let integers):
+            if case .int(let number) = value, op == .equals || op == .in {
+                return integers.contains(number)
+            }
             guard var text = value.scalarText else { return false }
             if caseInsensitive { text = text.lowercased() }
             switch op {

@@ -15,11 +15,12 @@ public struct PartitionAggregator: Sendable {
     /// Partials dropped because no stateful rule has their rule id.
     public private(set) var unknownRuleRecords = 0
 
-    /// An aggregator for the stateful rules of `rules` (single-event rules are ignored).
-    public init(rules: RuleSet) {
+    /// An aggregator for the stateful rules of `rules` (single-event rules are ignored). A
+    /// rule without `max_keys` holds at most `maxKeysPerRule` keys.
+    public init(rules: RuleSet, maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule) {
         for rule in rules.rules where rule.isStateful {
             guard let single = try? RuleSet(rules: [rule]) else { continue }
-            byRule[rule.id] = WindowAggregator(rules: single)
+            byRule[rule.id] = WindowAggregator(rules: single, maxKeysPerRule: maxKeysPerRule)
         }
     }
 
@@ -78,6 +79,21 @@ public struct PartitionAggregator: Sendable {
     }
     /// (Rule, group key) pairs holding state.
     public var openKeys: Int { byRule.values.reduce(0) { $0 + $1.openKeys } }
+    /// Group keys of rule `id` holding state.
+    public func openKeys(rule id: String) -> Int { byRule[id]?.openKeys ?? 0 }
+    /// Keys evicted by the cap on keys per rule (`max_keys`), by rule id.
+    public var evictedKeysByRule: [String: Int] {
+        var out: [String: Int] = [:]
+        for (id, aggregator) in byRule {
+            let evicted = aggregator.evictedKeys
+            if evicted > 0 { out[id] = evicted }
+        }
+        return out
+    }
+    /// Every eviction of ``evictedKeysByRule``.
+    public var evictedKeys: Int { byRule.values.reduce(0) { $0 + $1.evictedKeys } }
+    /// Evictions of rule `id`'s keys.
+    public func evictedKeys(rule id: String) -> Int { byRule[id]?.evictedKeys ?? 0 }
     /// Whether any rule holds state (open keys or a running suppression).
     public var holdsState: Bool { byRule.values.contains { $0.holdsState } }
 }

@@ -35,6 +35,12 @@ public struct Rule: Sendable, Equatable {
     /// At most one alert per (rule, group key) per this many milliseconds of event time;
     /// `nil` for no suppression. Only rules with a group key (window, sequence, absence) have it.
     public var suppressMillis: Int64?
+    /// At most this many group keys of the rule hold state in one aggregator (and, separately,
+    /// at most this many keys are inside a `suppress` period); a new key beyond it evicts the
+    /// least recently active one. `nil`: the stage's default
+    /// (``WindowAggregator/defaultMaxKeysPerRule`` unless the stage is told otherwise). Only
+    /// stateful rules have it.
+    public var maxKeys: Int?
     /// The file the rule was loaded from, when it came from one.
     public var file: String?
 
@@ -43,7 +49,7 @@ public struct Rule: Sendable, Equatable {
         id: String, version: Int, title: String, description: String = "", severity: OCSFSeverity,
         attack: [String] = [], tags: [String] = [], match: Condition, window: WindowSpec? = nil, file: String? = nil,
         sequence: SequenceSpec? = nil, absence: AbsenceSpec? = nil, suppressMillis: Int64? = nil,
-        firstSeen: FirstSeenSpec? = nil, baseline: BaselineSpec? = nil
+        firstSeen: FirstSeenSpec? = nil, baseline: BaselineSpec? = nil, maxKeys: Int? = nil
     ) {
         self.id = id
         self.version = version
@@ -59,6 +65,7 @@ public struct Rule: Sendable, Equatable {
         self.firstSeen = firstSeen
         self.baseline = baseline
         self.suppressMillis = suppressMillis
+        self.maxKeys = maxKeys
         self.file = file
     }
 
@@ -331,6 +338,8 @@ public struct FieldTest: Sendable, Equatable {
     public let caseInsensitive: Bool
 
     let compiled: CompiledTest
+    /// `path` split at its dots, once, so evaluation walks the event without re-scanning it.
+    let components: [String]
 
     /// Validates and compiles a field test.
     ///
@@ -354,6 +363,7 @@ public struct FieldTest: Sendable, Equatable {
         self.values = values
         self.caseInsensitive = caseInsensitive
         self.compiled = try CompiledTest(op: op, values: values, caseInsensitive: caseInsensitive)
+        self.components = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
     }
 
     /// Tests compare what the rule says, not the compiled form.

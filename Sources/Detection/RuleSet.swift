@@ -80,7 +80,7 @@ extension RuleError {
 /// The rule parser: reads one YAML document into a `Rule`.
 extension YAMLReader {
     static let ruleKeys = ["id", "version", "title", "description", "severity", "attack", "tags", "match", "window",
-                           "sequence", "absence", "first_seen", "baseline", "suppress"]
+                           "sequence", "absence", "first_seen", "baseline", "suppress", "max_keys"]
     static let windowKeys = ["group_by", "type", "size", "advance", "gap", "max_size", "aggregate", "threshold", "lateness", "grace"]
     static let sequenceKeys = ["group_by", "steps", "within", "lateness", "grace"]
     static let stepKeys = ["match", "count"]
@@ -137,10 +137,25 @@ extension YAMLReader {
             }
             suppress = try duration(suppressNode, what: "suppress", allowZero: false)
         }
+        var maxKeys: Int?
+        if let maxKeysNode = members["max_keys"] {
+            guard kinds.count == 1 else {
+                throw problem(maxKeysNode, "max_keys needs a group key: only window, sequence, absence, first_seen and baseline rules take it")
+            }
+            let value = try int(maxKeysNode, what: "max_keys")
+            guard value >= 1, value <= Int64(Self.maximumMaxKeys) else {
+                throw problem(maxKeysNode, "max_keys must be a whole number from 1 to \(Self.maximumMaxKeys)")
+            }
+            maxKeys = Int(value)
+        }
         return Rule(id: id, version: Int(version), title: title, description: description, severity: severity,
                     attack: attack, tags: tags, match: match, window: window, file: file,
-                    sequence: sequence, absence: absence, suppressMillis: suppress, firstSeen: firstSeen, baseline: baseline)
+                    sequence: sequence, absence: absence, suppressMillis: suppress, firstSeen: firstSeen, baseline: baseline,
+                    maxKeys: maxKeys)
     }
+
+    /// The largest `max_keys` a rule may ask for.
+    static let maximumMaxKeys = 100_000_000
 
     func firstSeen(_ node: Node) throws(YAMLProblem) -> FirstSeenSpec {
         let members = try mapping(node, allowed: Self.firstSeenKeys, what: "first_seen")

@@ -141,20 +141,31 @@ public struct Partial: Sendable, Equatable {
     /// The event members a partial keeps as context.
     static let contextPaths = ["actor", "src_endpoint", "cloud", "vigil.asset"]
 
-    /// The context of `event`: the members of `contextPaths` that are present.
+    /// The context of `event`: the members of `contextPaths` that are present (not null).
     static func context(of event: JSON) -> JSON {
-        var context: JSON = .object([:])
-        for path in contextPaths {
-            if let value = event.value(at: path), value != .null { context.set(path, value) }
+        guard case .object(let members) = event else { return .object([:]) }
+        var context: [String: JSON] = [:]
+        // contextPaths, built directly rather than through `set` (which splits each path).
+        for name in ["actor", "src_endpoint", "cloud"] {
+            if let value = members[name], value != .null { context[name] = value }
         }
-        return context
+        if case .object(let vigil)? = members["vigil"], let asset = vigil["asset"], asset != .null {
+            context["vigil"] = .object(["asset": asset])
+        }
+        return .object(context)
     }
 
     /// The group key of `values` in `group_by` order.
     static func groupKey(_ values: [String]) -> String {
-        values.map { value in
-            value.replacing("%", with: "%25").replacing("|", with: "%7C")
+        if values.count == 1, let only = values.first, !needsEscaping(only) { return only }
+        return values.map { value in
+            needsEscaping(value) ? value.replacing("%", with: "%25").replacing("|", with: "%7C") : value
         }.joined(separator: "|")
+    }
+
+    /// Whether `value` holds a `%` or `|` (most group values hold neither).
+    private static func needsEscaping(_ value: String) -> Bool {
+        value.utf8.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "|") }
     }
 }
 
@@ -171,9 +182,20 @@ public enum Selection: Sendable, Equatable {
 public struct RuleSelector: Sendable {
     /// The rules evaluated.
     public let rules: RuleSet
+    /// The rules, each behind one reference, so the loop over them per event does not copy
+    /// (retain and release) every member of every rule.
+    private let entries: [Entry]
+
+    private final class Entry: Sendable {
+        let rule: Rule
+        init(_ rule: Rule) { self.rule = rule }
+    }
 
     /// A selector for `rules`.
-    public init(rules: RuleSet) { self.rules = rules }
+    public init(rules: RuleSet) {
+        self.rules = rules
+        self.entries = rules.rules.map(Entry.init)
+    }
 
     /// The alerts (single-event rules) and partials (stateful rules) for `event`, in rule order.
     ///
@@ -188,7 +210,10 @@ public struct RuleSelector: Sendable {
         guard let time = OCSFEvent.time(event) else { return [] }
         var selections: [Selection] = []
         var uid: String?
-        for rule in rules.rules where evaluate(rule.match, on: event) {
+        // Taken from the event once, whichever rules select it.
+        var eventContext: JSON?
+        for entry in entries where evaluate(entry.rule.match, on: event) {
+            let rule = entry.rule
             let eventUID = uid ?? OCSFEvent.uid(event).flatMap { $0.isEmpty ? nil : $0 } ?? StableID.hash(bytes: event.serialized())
             uid = eventUID
             guard let groupBy = rule.groupBy else {
@@ -203,10 +228,12 @@ public struct RuleSelector: Sendable {
                 groupValues[path] = text
             }
             guard values.count == groupBy.count else { continue }
+            let context = eventContext ?? Partial.context(of: event)
+            eventContext = context
             func partial(value: AggregateValue?, step: Int?) -> Selection {
                 .partial(Partial(
                     ruleID: rule.id, ruleVersion: rule.version, groupKey: Partial.groupKey(values),
-                    groupValues: groupValues, eventTime: time, eventUID: eventUID, context: Partial.context(of: event),
+                    groupValues: groupValues, eventTime: time, eventUID: eventUID, context: context,
                     value: value, step: step))
             }
             if rule.stepCount > 0 {

@@ -33,6 +33,9 @@ public struct WindowAggregator: Sendable {
     /// `suppressedAlerts` by rule id.
     public private(set) var suppressedAlertsByRule: [String: Int] = [:]
 
+    /// The cap on keys per rule when the rule sets no `max_keys`.
+    public static let defaultMaxKeysPerRule = 100_000
+
     private var keys: [KeyID: KeyState] = [:]
     // When pending partials become final, and when a key's windows close or its state
     // expires; both popped as the watermark advances, so idle keys are handled without scans.
@@ -40,18 +43,50 @@ public struct WindowAggregator: Sendable {
     private var deadlines = MinHeap<Deadline>()
     // The last emitted alert per key of a rule with `suppress`, until the period is over.
     private var suppressions: [KeyID: Suppression] = [:]
-    private var suppressionExpiries = MinHeap<Deadline>()
+    // Per stateful rule (by `ruleIndex`): key counts, the cap, evictions, suppression expiries.
+    private var ruleKeys: [RuleKeys] = []
+    private var ruleIndex: [String: Int] = [:]
+    // How many rules currently keep their keys ordered by recency (see `RuleKeys.recency`).
+    private var trackedRules = 0
 
-    /// An aggregator for the stateful rules of `rules` (single-event rules are ignored).
-    public init(rules: RuleSet) {
+    /// An aggregator for the stateful rules of `rules` (single-event rules are ignored). A rule
+    /// without `max_keys` holds at most `maxKeysPerRule` keys (at least 1).
+    public init(rules: RuleSet, maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule) {
         var statefulRules: [String: Rule] = [:]
-        for rule in rules.rules where rule.isStateful { statefulRules[rule.id] = rule }
+        for rule in rules.rules where rule.isStateful {
+            statefulRules[rule.id] = rule
+            ruleIndex[rule.id] = ruleKeys.count
+            ruleKeys.append(RuleKeys(cap: max(1, rule.maxKeys ?? maxKeysPerRule)))
+        }
         self.rules = statefulRules
         self.latenessMillis = statefulRules.values.compactMap(\.latenessMillis).max() ?? WindowSpec.defaultLatenessMillis
     }
 
     /// Number of (rule, group key) pairs holding state.
     public var openKeys: Int { keys.count }
+
+    /// Number of group keys of rule `id` holding state (not counting keys that only have a
+    /// running `suppress` period).
+    public func openKeys(rule id: String) -> Int {
+        ruleIndex[id].map { ruleKeys[$0].stateKeys } ?? 0
+    }
+
+    /// The cap on keys of rule `id`: its `max_keys`, else the aggregator's default; `nil` for
+    /// a rule the aggregator does not hold.
+    public func maxKeys(rule id: String) -> Int? {
+        ruleIndex[id].map { ruleKeys[$0].cap }
+    }
+
+    /// Keys whose state (or running suppression) was dropped to make room for a new key of
+    /// the same rule beyond its cap, by rule id; rules without evictions are absent.
+    public var evictedKeysByRule: [String: Int] {
+        var out: [String: Int] = [:]
+        for (id, index) in ruleIndex where ruleKeys[index].evicted > 0 { out[id] = ruleKeys[index].evicted }
+        return out
+    }
+
+    /// Every eviction of `evictedKeysByRule`.
+    public var evictedKeys: Int { ruleKeys.reduce(0) { $0 + $1.evicted } }
 
     /// Whether anything is held: open keys, or a running suppression period (which retains
     /// offsets too, so an idle partition still needs its watermark advanced).
@@ -82,7 +117,17 @@ public struct WindowAggregator: Sendable {
         let held = Held(eventTime: partial.eventTime, eventUID: partial.eventUID, offset: offset, context: partial.context,
                         value: partial.value, step: rule.stepCount > 0 ? partial.step : nil)
         // Taken out of the table while changed, so its buffers are not copied.
-        var state = keys.removeValue(forKey: id) ?? KeyState(groupValues: partial.groupValues, engine: KeyEngine(rule: rule))
+        var state: KeyState
+        if let existing = keys.removeValue(forKey: id) {
+            state = existing
+            if partial.eventTime > state.lastEventTime {
+                state.lastEventTime = partial.eventTime
+                if trackedRules > 0 { noteActivity(id, at: partial.eventTime) }
+            }
+        } else {
+            admit(id, at: partial.eventTime)
+            state = KeyState(groupValues: partial.groupValues, engine: KeyEngine(rule: rule), lastEventTime: partial.eventTime)
+        }
         if state.hold(held) {
             finalizations.push(Deadline(time: partial.eventTime.addingClamped(rule.graceMillis), key: id))
         }
@@ -144,11 +189,89 @@ public struct WindowAggregator: Sendable {
         for id in touched.sorted() {
             alerts += process(id, watermark: candidate)
         }
-        while let next = suppressionExpiries.peek, next.time <= candidate {
-            let expired = suppressionExpiries.pop()!
-            if let suppression = suppressions[expired.key], suppression.expiry <= candidate { suppressions[expired.key] = nil }
+        for index in ruleKeys.indices {
+            while let next = ruleKeys[index].suppressionExpiries.peek, next.time <= candidate {
+                let expired = ruleKeys[index].suppressionExpiries.pop()!
+                if let suppression = suppressions[expired.key], suppression.expiry <= candidate {
+                    suppressions[expired.key] = nil
+                    ruleKeys[index].suppressedKeys -= 1
+                }
+            }
         }
         return alerts
+    }
+
+    // MARK: The cap on keys per rule
+
+    /// Counts a new key of `id.ruleID`, first evicting the least recently active keys of the
+    /// rule (smallest last event time, then smallest group key) while the rule is at its cap.
+    private mutating func admit(_ id: KeyID, at time: Int64) {
+        guard let index = ruleIndex[id.ruleID] else { return }
+        if ruleKeys[index].stateKeys >= ruleKeys[index].cap {
+            if ruleKeys[index].recency == nil {
+                ruleKeys[index].recency = recencyHeap(rule: id.ruleID)
+                trackedRules += 1
+            }
+            while ruleKeys[index].stateKeys >= ruleKeys[index].cap, let victim = ruleKeys[index].recency!.pop() {
+                // Entries left behind by later activity, or by a key already gone, are skipped.
+                guard let state = keys[victim.key], state.lastEventTime == victim.time else { continue }
+                keys[victim.key] = nil
+                ruleKeys[index].stateKeys -= 1
+                ruleKeys[index].evicted += 1
+            }
+        }
+        ruleKeys[index].stateKeys += 1
+        if ruleKeys[index].recency != nil { pushRecency(index, id, at: time) }
+    }
+
+    /// Records a later last event time of the existing key `id`, when its rule tracks recency.
+    private mutating func noteActivity(_ id: KeyID, at time: Int64) {
+        guard let index = ruleIndex[id.ruleID], ruleKeys[index].recency != nil else { return }
+        pushRecency(index, id, at: time)
+    }
+
+    /// Queues `id` (out of `keys` while it changes) as last active at `time`.
+    private mutating func pushRecency(_ index: Int, _ id: KeyID, at time: Int64) {
+        ruleKeys[index].recency!.push(Deadline(time: time, key: id))
+        // Stale entries are dropped by rebuilding once they outnumber the live ones: amortized O(1).
+        if ruleKeys[index].recency!.count > 2 * ruleKeys[index].stateKeys + 64 {
+            ruleKeys[index].recency = recencyHeap(rule: id.ruleID, except: id, adding: Deadline(time: time, key: id))
+        }
+    }
+
+    /// Forgets a key of `id.ruleID` that holds nothing any more.
+    private mutating func release(_ id: KeyID) {
+        guard let index = ruleIndex[id.ruleID] else { return }
+        ruleKeys[index].stateKeys -= 1
+        // Far below the cap the order is not needed; it is rebuilt if the cap is reached again.
+        if ruleKeys[index].recency != nil, ruleKeys[index].stateKeys <= ruleKeys[index].cap / 2 {
+            ruleKeys[index].recency = nil
+            trackedRules -= 1
+        }
+    }
+
+    /// (last event time, key) of every key of rule `ruleID` held in `keys` (but `except`,
+    /// which is out of the table while it changes), plus `adding`.
+    private func recencyHeap(rule ruleID: String, except: KeyID? = nil, adding: Deadline? = nil) -> MinHeap<Deadline> {
+        var entries: [Deadline] = []
+        for (id, state) in keys where id.ruleID == ruleID && id != except {
+            entries.append(Deadline(time: state.lastEventTime, key: id))
+        }
+        if let adding { entries.append(adding) }
+        return MinHeap(entries)
+    }
+
+    /// Counts a new suppression of `id`, first evicting the rule's suppressions that end
+    /// soonest (the least recently alerted keys) while the rule is at its cap.
+    private mutating func admitSuppression(_ id: KeyID) {
+        guard let index = ruleIndex[id.ruleID] else { return }
+        while ruleKeys[index].suppressedKeys >= ruleKeys[index].cap, let victim = ruleKeys[index].suppressionExpiries.pop() {
+            guard let suppression = suppressions[victim.key], suppression.expiry == victim.time else { continue }
+            suppressions[victim.key] = nil
+            ruleKeys[index].suppressedKeys -= 1
+            ruleKeys[index].evicted += 1
+        }
+        ruleKeys[index].suppressedKeys += 1
     }
 
     /// Applies the pending partials of `id` that are final at `watermark`, then closes what
@@ -167,7 +290,11 @@ public struct WindowAggregator: Sendable {
             state.scheduled = next
             deadlines.push(Deadline(time: next, key: id))
         }
-        keys[id] = state.pending.isEmpty && state.engine.isEmpty ? nil : state
+        if state.pending.isEmpty && state.engine.isEmpty {
+            release(id)
+        } else {
+            keys[id] = state
+        }
         return suppress(fired, id: id, rule: rule)
     }
 
@@ -186,8 +313,11 @@ public struct WindowAggregator: Sendable {
             // partials that were not final when the watermark passed `until`.
             let until = item.time.addingClamped(period)
             let suppression = Suppression(until: until, expiry: until.addingClamped(rule.graceMillis), offset: item.offset)
+            if suppressions[id] == nil { admitSuppression(id) }
             suppressions[id] = suppression
-            suppressionExpiries.push(Deadline(time: suppression.expiry, key: id))
+            if let index = ruleIndex[id.ruleID] {
+                ruleKeys[index].suppressionExpiries.push(Deadline(time: suppression.expiry, key: id))
+            }
             alerts.append(item.alert)
         }
         return alerts
@@ -212,10 +342,14 @@ struct KeyState: Sendable {
     var pending: [Held] = []
     /// The earliest engine deadline queued for the key, if any.
     var scheduled: Int64?
+    /// The latest event time of the key's partials: how recently it was active, for the cap
+    /// on keys per rule.
+    var lastEventTime: Int64
 
-    init(groupValues: [String: String], engine: KeyEngine) {
+    init(groupValues: [String: String], engine: KeyEngine, lastEventTime: Int64) {
         self.groupValues = groupValues
         self.engine = engine
+        self.lastEventTime = lastEventTime
     }
 
     /// Inserts in order; `false` when an equal partial is already pending.
@@ -283,9 +417,42 @@ struct Deadline: Comparable, Sendable {
     static func < (lhs: Deadline, rhs: Deadline) -> Bool { (lhs.time, lhs.key) < (rhs.time, rhs.key) }
 }
 
+/// The keys of one rule in an aggregator: how many hold state or a running suppression, the
+/// cap on each, and how many were evicted.
+struct RuleKeys: Sendable {
+    /// `max_keys`, or the aggregator's default.
+    let cap: Int
+    /// Keys holding state (an entry of `keys`).
+    var stateKeys = 0
+    /// Keys inside a suppression period (an entry of `suppressions`).
+    var suppressedKeys = 0
+    /// Keys (state or suppression) dropped to make room for new ones.
+    var evicted = 0
+    /// (last event time, key) of the keys holding state, with stale entries that later activity
+    /// or removal left behind (skipped when popped): built when `stateKeys` first reaches the
+    /// cap, dropped when it falls to half of it, so rules far from their cap pay nothing.
+    var recency: MinHeap<Deadline>?
+    /// When the rule's suppressions expire (stale entries of renewed periods included).
+    var suppressionExpiries = MinHeap<Deadline>()
+
+    init(cap: Int) { self.cap = cap }
+}
+
 /// A binary min-heap.
 struct MinHeap<Element: Comparable & Sendable>: Sendable {
     private var items: [Element] = []
+
+    init() {}
+
+    /// A heap of `elements`, built in linear time.
+    init(_ elements: [Element]) {
+        items = elements
+        var index = items.count / 2
+        while index > 0 {
+            index -= 1
+            siftDown(from: index)
+        }
+    }
 
     var peek: Element? { items.first }
     var count: Int { items.count }
@@ -305,7 +472,12 @@ struct MinHeap<Element: Comparable & Sendable>: Sendable {
         guard !items.isEmpty else { return nil }
         items.swapAt(0, items.count - 1)
         let top = items.removeLast()
-        var parent = 0
+        siftDown(from: 0)
+        return top
+    }
+
+    private mutating func siftDown(from start: Int) {
+        var parent = start
         while true {
             let left = 2 * parent + 1
             let right = left + 1
@@ -316,7 +488,6 @@ struct MinHeap<Element: Comparable & Sendable>: Sendable {
             items.swapAt(parent, smallest)
             parent = smallest
         }
-        return top
     }
 }
 

@@ -122,15 +122,20 @@ public struct DetectAggregateProcessor: StageProcessor {
     /// Live mode: a partition idle this long has its watermark moved to the wall clock.
     /// `nil` (replay, offline) never does.
     let idleAdvanceMillis: Int64?
+    /// The cap on keys per rule and partition for rules without `max_keys`.
+    let maxKeysPerRule: Int
     var aggregators: [TopicPartition: PartitionAggregator] = [:]
     var lastActivity: [TopicPartition: Int64] = [:]
 
-    /// An aggregate transform for `rules`.
-    public init(rules: RuleSet, topics: Topics, metrics: MetricsRegistry, idleAdvanceMillis: Int64?) {
+    /// An aggregate transform for `rules`; a rule without `max_keys` holds at most
+    /// `maxKeysPerRule` keys per partition.
+    public init(rules: RuleSet, topics: Topics, metrics: MetricsRegistry, idleAdvanceMillis: Int64?,
+                maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule) {
         self.rules = rules
         self.topics = topics
         self.metrics = metrics
         self.idleAdvanceMillis = idleAdvanceMillis
+        self.maxKeysPerRule = maxKeysPerRule
     }
 
     public mutating func process(_ record: ConsumedRecord) -> StageOutput {
@@ -143,9 +148,12 @@ public struct DetectAggregateProcessor: StageProcessor {
         } catch {
             return StageOutput(deadLetters: [DeadLetter(code: "invalid_partial", reason: "\(error)")])
         }
-        var aggregator = aggregators[tp] ?? PartitionAggregator(rules: rules)
+        // Taken out of the dictionary while it changes: a copy left behind there would make the
+        // first change copy every key the partition holds (once per partial).
+        var aggregator = aggregators.removeValue(forKey: tp) ?? PartitionAggregator(rules: rules, maxKeysPerRule: maxKeysPerRule)
         let before = (late: aggregator.lateRecords, unknown: aggregator.unknownRuleRecords, valueless: aggregator.valuelessRecords,
-                      suppressed: aggregator.suppressedAlerts, suppressedByRule: aggregator.suppressedAlertsByRule)
+                      suppressed: aggregator.suppressedAlerts, suppressedByRule: aggregator.suppressedAlertsByRule,
+                      evicted: aggregator.evictedKeys(rule: partial.ruleID))
         let alerts = aggregator.add(partial, offset: record.offset)
         if aggregator.lateRecords > before.late {
             metrics.increment("vigil_detect_late_records_total", labels: ["rule": partial.ruleID],
@@ -162,23 +170,50 @@ public struct DetectAggregateProcessor: StageProcessor {
         if aggregator.suppressedAlerts > before.suppressed {
             countSuppressed(before: before.suppressedByRule, after: aggregator.suppressedAlertsByRule)
         }
+        let evicted = aggregator.evictedKeys(rule: partial.ruleID)
+        if evicted > before.evicted { countEvicted(rule: partial.ruleID, Double(evicted - before.evicted)) }
         aggregators[tp] = aggregator
         lastActivity[tp] = wallClockMillis()
-        metrics.set("vigil_detect_open_keys", Double(aggregators.values.reduce(0) { $0 + $1.openKeys }),
-                    help: "Window keys held in memory by this copy.")
+        setOpenKeys(rule: partial.ruleID)
         return StageOutput(records: alerts.map { counted(alertRecord($0, topics: topics), $0) })
+    }
+
+    /// Sets `vigil_detect_open_keys{rule}`: the rule's keys holding state over every partition of this copy.
+    private func setOpenKeys(rule id: String) {
+        metrics.set("vigil_detect_open_keys", Double(aggregators.values.reduce(0) { $0 + $1.openKeys(rule: id) }),
+                    labels: ["rule": id],
+                    help: "Group keys holding window, sequence, absence, first_seen or baseline state in this copy, by rule.")
+    }
+
+    /// Sets `vigil_detect_open_keys` for every stateful rule.
+    private func setOpenKeysOfEveryRule() {
+        for rule in rules.rules where rule.isStateful { setOpenKeys(rule: rule.id) }
+    }
+
+    private func countEvicted(rule id: String, _ count: Double) {
+        metrics.increment("vigil_detect_keys_evicted_total", by: count, labels: ["rule": id],
+                          help: "Group keys whose state was dropped to keep the rule within its max_keys (least recently active first).")
     }
 
     public mutating func idle(now: Int64) -> StageOutput {
         guard let idleAdvanceMillis else { return .empty }
         var output = StageOutput()
-        for (tp, var aggregator) in aggregators where now - (lastActivity[tp] ?? now) >= idleAdvanceMillis && aggregator.holdsState {
+        var advanced = false
+        let due = aggregators.filter { tp, aggregator in now - (lastActivity[tp] ?? now) >= idleAdvanceMillis && aggregator.holdsState }.keys
+        for tp in due {
+            guard var aggregator = aggregators.removeValue(forKey: tp) else { continue }
             let suppressed = aggregator.suppressedAlertsByRule
+            let evicted = aggregator.evictedKeysByRule
             let alerts = aggregator.advanceIdle(now: now)
             countSuppressed(before: suppressed, after: aggregator.suppressedAlertsByRule)
+            for (rule, count) in aggregator.evictedKeysByRule where count > evicted[rule] ?? 0 {
+                countEvicted(rule: rule, Double(count - (evicted[rule] ?? 0)))
+            }
             aggregators[tp] = aggregator
             output.records += alerts.map { counted(alertRecord($0, topics: topics), $0) }
+            advanced = true
         }
+        if advanced { setOpenKeysOfEveryRule() }
         return output
     }
 
@@ -201,6 +236,7 @@ public struct DetectAggregateProcessor: StageProcessor {
             aggregators[tp] = nil
             lastActivity[tp] = nil
         }
+        setOpenKeysOfEveryRule()
     }
 
     public func retainedOffset(for partition: TopicPartition) -> Int64? {

@@ -190,14 +190,21 @@ public struct DetectCommand: AsyncParsableCommand {
             Examples:
               vigil-detect --rules /etc/vigil/rules
               vigil-detect --rules rules --idle-advance 0     # never move watermarks with the wall clock
+              vigil-detect --rules rules --max-keys-per-rule 20000
             """)
     @OptionGroup public var options: StageOptions
     @Option(help: "Directory of YAML rules (or the `rules` setting). Default: the bundled rules/.")
     public var rules: String?
     @Option(help: "Seconds a partials partition may be idle before its watermark follows the wall clock (live mode); 0 disables.")
     public var idleAdvance: Int = 5
+    @Option(help: "Group keys a rule without max_keys may hold per partials partition (or the `max_keys_per_rule` setting); beyond it the least recently active key is evicted. Default 100000.")
+    public var maxKeysPerRule: Int?
 
     public init() {}
+
+    public func validate() throws {
+        if let maxKeysPerRule, maxKeysPerRule < 1 { throw ValidationError("--max-keys-per-rule must be at least 1") }
+    }
 
     public func run() async throws {
         let config = try options.load(stage: "vigil-detect")
@@ -205,6 +212,15 @@ public struct DetectCommand: AsyncParsableCommand {
         let directory = rules ?? config.settings["rules"] ?? bundledDirectory("rules")
         let ruleSet = try RuleSet.load(directory: directory)
         logger.info("rules loaded", metadata: ["count": "\(ruleSet.rules.count)", "directory": .string(directory)])
+        var maxKeys = WindowAggregator.defaultMaxKeysPerRule
+        if let maxKeysPerRule {
+            maxKeys = maxKeysPerRule
+        } else if let setting = config.settings["max_keys_per_rule"] {
+            guard let value = Int(setting), value >= 1 else {
+                throw ValidationError("the max_keys_per_rule setting must be a whole number >= 1")
+            }
+            maxKeys = value
+        }
         let metrics = MetricsRegistry()
         let health = HealthState()
         var selectConfig = config
@@ -216,7 +232,8 @@ public struct DetectCommand: AsyncParsableCommand {
                                  metrics: metrics, health: health, logger: logger)
         let aggregate = StageRunner(config: aggregateConfig, inputTopics: [config.topics.detectPartials],
                                     processor: DetectAggregateProcessor(rules: ruleSet, topics: config.topics, metrics: metrics,
-                                                                        idleAdvanceMillis: idleAdvance > 0 ? Int64(idleAdvance) * 1000 : nil),
+                                                                        idleAdvanceMillis: idleAdvance > 0 ? Int64(idleAdvance) * 1000 : nil,
+                                                                        maxKeysPerRule: maxKeys),
                                     metrics: metrics, health: health, logger: logger)
         try await StageLauncher.run(config: config, runners: [select, aggregate], metrics: metrics, health: health, logger: logger)
     }
