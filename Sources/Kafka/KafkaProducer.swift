@@ -71,6 +71,17 @@ public final class KafkaProducer: Sendable {
         return reports
     }
 
+    /// ``sendEach(_:)``, but a fatal producer error comes back as every record's failure instead
+    /// of being thrown, so a caller that replaces the producer (see ``fatalError``) can send the
+    /// same records again.
+    public func sendEachReportingFatal(_ records: [OutgoingRecord]) async throws(KafkaError) -> [Result<DeliveryReport, KafkaError>] {
+        do {
+            return try await sendEach(records)
+        } catch where error.isFatal {
+            return records.map { _ in .failure(error) }
+        }
+    }
+
     /// Produces records and waits for every delivery report, returning each record's outcome
     /// in input order, so a caller can retry or dead-letter exactly the records that failed.
     public func sendEach(_ records: [OutgoingRecord]) async throws(KafkaError) -> [Result<DeliveryReport, KafkaError>] {

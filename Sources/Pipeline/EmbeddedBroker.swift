@@ -20,14 +20,22 @@ public final class EmbeddedBroker: Sendable {
     /// Where the broker binary is: `VIGIL_TANSU`, else `tools/bin/tansu` in the working
     /// directory or any parent, else next to the running executable's package.
     public static func locateBinary(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        locateTool("tools/bin/tansu", override: "VIGIL_TANSU", environment: environment)
+    }
+
+    /// A tool scripts/setup installs under the repository's `tools/`: `environment[override]`
+    /// when it names an executable, else `relativePath` under the working directory or one of
+    /// its parents, or under a parent of the running executable's directory.
+    public static func locateTool(_ relativePath: String, override: String,
+                                  environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         let fileManager = FileManager.default
-        if let explicit = environment["VIGIL_TANSU"], fileManager.isExecutableFile(atPath: explicit) { return explicit }
+        if let explicit = environment[override], fileManager.isExecutableFile(atPath: explicit) { return explicit }
         var starts = [fileManager.currentDirectoryPath]
         if let executable = Bundle.main.executablePath { starts.append((executable as NSString).deletingLastPathComponent) }
         for start in starts {
             var directory = URL(fileURLWithPath: start)
             for _ in 0..<8 {
-                let candidate = directory.appendingPathComponent("tools/bin/tansu").path
+                let candidate = directory.appendingPathComponent(relativePath).path
                 if fileManager.isExecutableFile(atPath: candidate) { return candidate }
                 directory.deleteLastPathComponent()
             }

@@ -240,7 +240,7 @@ public final class StageRunner: Service, Sendable {
         var toSend = outputs
         var attempt = 0
         while !toSend.isEmpty {
-            let results = try await Self.sendEach(toSend.map(\.record), producer: producer)
+            let results = try await producer.sendEachReportingFatal(toSend.map(\.record))
             // A fatal producer error (librdkafka's idempotence state no longer matches the
             // broker's, e.g. a broker restarted without its producer state) is not the records'
             // fault: replace the producer and send what failed again; inputs stay unstored
@@ -302,16 +302,6 @@ public final class StageRunner: Service, Sendable {
             }
         }
         return true
-    }
-
-    /// `producer.sendEach`, with a fatal producer error as every record's failure.
-    private static func sendEach(_ records: [OutgoingRecord], producer: KafkaProducer) async throws -> [Result<DeliveryReport, KafkaError>] {
-        do {
-            return try await producer.sendEach(records)
-        } catch {
-            if error.isFatal { return records.map { _ in .failure(error) } }
-            throw error
-        }
     }
 
     /// Bytes of a payload kept in a truncated dead letter.

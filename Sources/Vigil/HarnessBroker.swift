@@ -140,19 +140,7 @@ final class HarnessBroker {
     /// Where moto's server is: `VIGIL_MOTO`, else `tools/venv/bin/moto_server` in the working
     /// directory or a parent, or above the running executable (scripts/setup installs it there).
     static func locateMoto(environment: [String: String]) -> String? {
-        let fileManager = FileManager.default
-        if let explicit = environment["VIGIL_MOTO"], fileManager.isExecutableFile(atPath: explicit) { return explicit }
-        var starts = [fileManager.currentDirectoryPath]
-        if let executable = Bundle.main.executablePath { starts.append((executable as NSString).deletingLastPathComponent) }
-        for start in starts {
-            var directory = URL(fileURLWithPath: start)
-            for _ in 0..<8 {
-                let candidate = directory.appendingPathComponent("tools/venv/bin/moto_server").path
-                if fileManager.isExecutableFile(atPath: candidate) { return candidate }
-                directory.deleteLastPathComponent()
-            }
-        }
-        return nil
+        EmbeddedBroker.locateTool("tools/venv/bin/moto_server", override: "VIGIL_MOTO", environment: environment)
     }
 
     private func logHandle(_ name: String) -> FileHandle? {

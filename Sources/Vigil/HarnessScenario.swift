@@ -433,7 +433,7 @@ enum ScenarioRunner {
                 let outgoing = slice.map {
                     OutgoingRecord(topic: topic, key: Array($0.key.utf8), value: $0.bytes, headers: [KafkaHeader(VigilHeader.source, "cloudtrail")])
                 }
-                let results = try await sendEachKeepingFatal(outgoing, producer: producer)
+                let results = try await producer.sendEachReportingFatal(outgoing)
                 // A fatal idempotence error after a broker restart: a new producer sends again.
                 let fatal = producer.fatalError != nil
                 if fatal {
@@ -464,16 +464,6 @@ enum ScenarioRunner {
             if ContinuousClock.now < due { try await harnessSleep(due - ContinuousClock.now) }
         }
         return outcome
-    }
-
-    /// `producer.sendEach`, with a fatal producer error as every record's failure.
-    private static func sendEachKeepingFatal(_ records: [OutgoingRecord], producer: KafkaProducer) async throws -> [Result<DeliveryReport, KafkaError>] {
-        do {
-            return try await producer.sendEach(records)
-        } catch {
-            if error.isFatal { return records.map { _ in .failure(error) } }
-            throw error
-        }
     }
 
     static func seconds(_ duration: Duration) -> Double {
