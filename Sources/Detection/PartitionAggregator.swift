@@ -10,28 +10,96 @@ import OCSF
 /// watermark per rule, a rule's partials are late only behind that rule's own newest partial.
 /// Within a rule nothing changes (see ``WindowAggregator``), and the result still depends only on
 /// each rule's partials in partition order, which the select step fixes by key.
+///
+/// **Sources.** The partials of one partition come from every input partition of the select
+/// step, and those are not read at the same pace: catching up on a backlog, a consumer receives
+/// long runs of one input partition before the next, so one source can be minutes of event time
+/// ahead of another. With `tracksSources`, the partition keeps each source's progress (the newest
+/// event time of its partials, by ``Partial/source``) and no rule's watermark passes the slowest
+/// source's progress minus the rule's lateness: a source that is behind is not late because
+/// another ran ahead. In live mode a source silent for `sourceIdleMillis` of wall-clock time
+/// stops holding the watermark back (as an idle partition's watermark follows the wall clock).
+/// A source can only hold the watermark back once the partition knows of it: `expectedSources`
+/// (every partition of the select step's input) are known from the start, and until each has
+/// sent a partial (or, live, stayed silent for `sourceIdleMillis`) no watermark moves.
 public struct PartitionAggregator: Sendable {
     private var byRule: [String: WindowAggregator] = [:]
     /// Partials dropped because no stateful rule has their rule id.
     public private(set) var unknownRuleRecords = 0
+    /// Whether the watermarks wait for the slowest source (see the type's documentation).
+    public let tracksSources: Bool
+    /// Live mode: a source whose last partial arrived this long ago (wall clock) no longer holds
+    /// the watermarks back; `nil` (offline, replay): a source always does.
+    public let sourceIdleMillis: Int64?
+    /// Each source's newest event time (`nil`: expected, nothing seen yet) and the wall-clock
+    /// time its last partial arrived (for an expected source, when the partition began).
+    private var sources: [String: (newest: Int64?, seenAt: Int64)] = [:]
+    /// Sources known before their first partial; registered at the first partial.
+    private var expectedSources: [String]
+    /// The cap last applied to every rule.
+    private var appliedCap: Int64?
+    /// The stateful rules' ids, sorted: the order in which rules fire together.
+    private var ruleOrder: [String] = []
 
     /// An aggregator for the stateful rules of `rules` (single-event rules are ignored). A
     /// rule without `max_keys` holds at most `maxKeysPerRule` keys.
-    public init(rules: RuleSet, maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule) {
+    public init(rules: RuleSet, maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule,
+                tracksSources: Bool = false, sourceIdleMillis: Int64? = nil, expectedSources: [String] = []) {
+        self.tracksSources = tracksSources
+        self.sourceIdleMillis = sourceIdleMillis
+        self.expectedSources = expectedSources
         for rule in rules.rules where rule.isStateful {
             guard let single = try? RuleSet(rules: [rule]) else { continue }
             byRule[rule.id] = WindowAggregator(rules: single, maxKeysPerRule: maxKeysPerRule)
         }
+        ruleOrder = byRule.keys.sorted()
     }
 
-    /// Takes one partial read at `offset` and returns the alerts its rule fires.
-    public mutating func add(_ partial: Partial, offset: Int64) -> [JSON] {
+    /// Takes one partial read at `offset` (at wall-clock time `now`, live mode) and returns the
+    /// alerts it fires: its own rule's, and other rules' when the slowest source moved on.
+    public mutating func add(_ partial: Partial, offset: Int64, now: Int64 = 0) -> [JSON] {
+        var cap: Int64?
+        if tracksSources, let source = partial.source {
+            if !expectedSources.isEmpty {
+                for expected in expectedSources where sources[expected] == nil { sources[expected] = (nil, now) }
+                expectedSources = []
+            }
+            let newest = max(sources[source]?.newest ?? partial.eventTime, partial.eventTime)
+            sources[source] = (newest, now)
+            cap = slowestSource(now: now)
+        }
         guard var aggregator = byRule.removeValue(forKey: partial.ruleID) else {
             unknownRuleRecords += 1
-            return []
+            guard let cap else { return [] }
+            return applyCap(cap)
         }
-        let alerts = aggregator.add(partial, offset: offset)
+        var alerts = aggregator.add(partial, offset: offset, cap: cap)
         byRule[partial.ruleID] = aggregator
+        if let cap { alerts += applyCap(cap) }
+        return alerts
+    }
+
+    /// The progress of the slowest source that still holds the watermark back (`Int64.min`
+    /// while an expected source has sent nothing); `nil` when none does.
+    private func slowestSource(now: Int64) -> Int64? {
+        var slowest: Int64?
+        for (_, source) in sources {
+            if let sourceIdleMillis, now - source.seenAt >= sourceIdleMillis { continue }
+            let progress = source.newest ?? .min
+            slowest = min(slowest ?? progress, progress)
+        }
+        return slowest
+    }
+
+    /// When the slowest source moved on, lets every rule's watermark follow (up to its own
+    /// newest partial).
+    private mutating func applyCap(_ cap: Int64) -> [JSON] {
+        guard appliedCap.map({ cap > $0 }) ?? true else { return [] }
+        appliedCap = cap
+        var alerts: [JSON] = []
+        for id in ruleOrder {
+            alerts += byRule[id]?.advanceCapped(cap) ?? []  // changed in place
+        }
         return alerts
     }
 

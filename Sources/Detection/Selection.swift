@@ -66,11 +66,16 @@ public struct Partial: Sendable, Equatable {
     /// the trigger, 1 the expected event); `nil` for window rules and in records written
     /// before steps existed.
     public var step: Int?
+    /// The input partition the event was read from (`topic/partition`), so the aggregate step
+    /// can hold its watermark back for the slowest source (see ``PartitionAggregator``); `nil`
+    /// in records written before sources were recorded.
+    public var source: String?
 
     /// Creates a partial.
     public init(ruleID: String, ruleVersion: Int, groupKey: String, groupValues: [String: String],
                 eventTime: Int64, eventUID: String, context: JSON = .object([:]), value: AggregateValue? = nil,
-                step: Int? = nil) {
+                step: Int? = nil, source: String? = nil) {
+        self.source = source
         self.ruleID = ruleID
         self.ruleVersion = ruleVersion
         self.groupKey = groupKey
@@ -99,6 +104,7 @@ public struct Partial: Sendable, Equatable {
         // Absent for count rules, so their records stay as older readers expect them.
         if let value { members["value"] = value.json }
         if let step { members["step"] = .int(Int64(step)) }
+        if let source { members["src"] = .string(source) }
         return .object(members)
     }
 
@@ -134,8 +140,13 @@ public struct Partial: Sendable, Equatable {
             guard let index = stepJSON.intValue, index >= 0, index < 1000 else { throw member("step") }
             step = Int(index)
         }
+        var source: String?
+        if let sourceJSON = json["src"], sourceJSON != .null {
+            guard let text = sourceJSON.stringValue, !text.isEmpty else { throw member("src") }
+            source = text
+        }
         self.init(ruleID: ruleID, ruleVersion: Int(version), groupKey: groupKey, groupValues: groupValues,
-                  eventTime: time, eventUID: uid, context: context, value: value, step: step)
+                  eventTime: time, eventUID: uid, context: context, value: value, step: step, source: source)
     }
 
     /// The event members a partial keeps as context.

@@ -95,7 +95,11 @@ public struct WindowAggregator: Sendable {
     /// Takes one partial read at `offset` and returns the alerts that fire because the
     /// watermark advanced. A partial whose (time, uid, step) is already held is ignored, so
     /// redelivered records do not count twice.
-    public mutating func add(_ partial: Partial, offset: Int64) -> [JSON] {
+    ///
+    /// With `cap`, the watermark moves to at most `cap` minus the lateness (the aggregate step
+    /// passes the slowest source partition's progress, so partials of a source that is behind
+    /// are not late merely because another source ran ahead).
+    public mutating func add(_ partial: Partial, offset: Int64, cap: Int64? = nil) -> [JSON] {
         guard let rule = rules[partial.ruleID] else {
             unknownRuleRecords += 1
             return []
@@ -132,7 +136,18 @@ public struct WindowAggregator: Sendable {
             finalizations.push(Deadline(time: partial.eventTime.addingClamped(rule.graceMillis), key: id))
         }
         keys[id] = state
-        return advance(to: partial.eventTime.addingClamped(-latenessMillis))
+        newestEventTime = max(newestEventTime ?? partial.eventTime, partial.eventTime)
+        return advance(to: min(partial.eventTime, cap ?? .max).addingClamped(-latenessMillis))
+    }
+
+    /// The newest event time of the partials taken (late ones excluded).
+    public private(set) var newestEventTime: Int64?
+
+    /// Moves the watermark to the newest event time taken, held back to `cap` (the slowest
+    /// source's progress), minus the lateness, if that is later; returns the alerts that fire.
+    public mutating func advanceCapped(_ cap: Int64) -> [JSON] {
+        guard let newestEventTime else { return [] }
+        return advance(to: min(newestEventTime, cap).addingClamped(-latenessMillis))
     }
 
     /// Moves the watermark to `millis` if that is later (an idle partition in live mode passes

@@ -93,7 +93,8 @@ public struct DetectSelectProcessor: StageProcessor {
                     output.records.append(alertRecord(alert, topics: topics))
                     metrics.increment("vigil_alerts_total", labels: ["rule": alert.value(at: "vigil.rule.id")?.stringValue ?? ""],
                                       help: "Alerts emitted, by rule.")
-                case .partial(let partial):
+                case .partial(var partial):
+                    partial.source = "\(record.topic)/\(record.partition)"
                     output.records.append(OutgoingRecord(topic: topics.detectPartials, key: Array(partial.kafkaKey.utf8),
                                                          value: partial.json().serialized(), timestamp: partial.eventTime))
                 }
@@ -124,18 +125,24 @@ public struct DetectAggregateProcessor: StageProcessor {
     let idleAdvanceMillis: Int64?
     /// The cap on keys per rule and partition for rules without `max_keys`.
     let maxKeysPerRule: Int
+    /// The select step's input partitions (`topic/partition`), each of which holds the
+    /// watermarks back until it is heard from (see ``PartitionAggregator``).
+    let sourcePartitions: [String]
     var aggregators: [TopicPartition: PartitionAggregator] = [:]
     var lastActivity: [TopicPartition: Int64] = [:]
 
     /// An aggregate transform for `rules`; a rule without `max_keys` holds at most
-    /// `maxKeysPerRule` keys per partition.
+    /// `maxKeysPerRule` keys per partition. Watermarks wait for the slowest source partition;
+    /// with `idleAdvanceMillis`, `sourcePartitions` are expected from the start (a source silent
+    /// that long stops holding back); without it only sources heard from count.
     public init(rules: RuleSet, topics: Topics, metrics: MetricsRegistry, idleAdvanceMillis: Int64?,
-                maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule) {
+                maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule, sourcePartitions: [String] = []) {
         self.rules = rules
         self.topics = topics
         self.metrics = metrics
         self.idleAdvanceMillis = idleAdvanceMillis
         self.maxKeysPerRule = maxKeysPerRule
+        self.sourcePartitions = idleAdvanceMillis == nil ? [] : sourcePartitions
     }
 
     public mutating func process(_ record: ConsumedRecord) -> StageOutput {
@@ -150,11 +157,14 @@ public struct DetectAggregateProcessor: StageProcessor {
         }
         // Taken out of the dictionary while it changes: a copy left behind there would make the
         // first change copy every key the partition holds (once per partial).
-        var aggregator = aggregators.removeValue(forKey: tp) ?? PartitionAggregator(rules: rules, maxKeysPerRule: maxKeysPerRule)
+        let now = wallClockMillis()
+        var aggregator = aggregators.removeValue(forKey: tp)
+            ?? PartitionAggregator(rules: rules, maxKeysPerRule: maxKeysPerRule, tracksSources: true, sourceIdleMillis: idleAdvanceMillis,
+                                   expectedSources: sourcePartitions)
         let before = (late: aggregator.lateRecords, unknown: aggregator.unknownRuleRecords, valueless: aggregator.valuelessRecords,
                       suppressed: aggregator.suppressedAlerts, suppressedByRule: aggregator.suppressedAlertsByRule,
                       evicted: aggregator.evictedKeys(rule: partial.ruleID))
-        let alerts = aggregator.add(partial, offset: record.offset)
+        let alerts = aggregator.add(partial, offset: record.offset, now: now)
         if aggregator.lateRecords > before.late {
             metrics.increment("vigil_detect_late_records_total", labels: ["rule": partial.ruleID],
                               help: "Partials that arrived behind the watermark and were not counted.")
@@ -173,7 +183,7 @@ public struct DetectAggregateProcessor: StageProcessor {
         let evicted = aggregator.evictedKeys(rule: partial.ruleID)
         if evicted > before.evicted { countEvicted(rule: partial.ruleID, Double(evicted - before.evicted)) }
         aggregators[tp] = aggregator
-        lastActivity[tp] = wallClockMillis()
+        lastActivity[tp] = now
         setOpenKeys(rule: partial.ruleID)
         return StageOutput(records: alerts.map { counted(alertRecord($0, topics: topics), $0) })
     }

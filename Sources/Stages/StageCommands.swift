@@ -230,10 +230,23 @@ public struct DetectCommand: AsyncParsableCommand {
         let select = StageRunner(config: selectConfig, inputTopics: [config.topics.enriched],
                                  processor: DetectSelectProcessor(rules: ruleSet, topics: config.topics, metrics: metrics),
                                  metrics: metrics, health: health, logger: logger)
+        // The select step's input partitions: each holds the aggregate watermarks back until it
+        // is heard from (a backlog is read a partition run at a time). Unknown when the topic
+        // does not exist yet; sources are then learned from the partials.
+        var sources: [String] = []
+        do {
+            let topic = config.topics.enriched
+            if let metadata = try await KafkaAdmin(config: config.kafka, logger: logger).listTopics().first(where: { $0.name == topic }) {
+                sources = metadata.partitions.map { "\(topic)/\($0)" }
+            }
+        } catch {
+            logger.warning("could not list the input partitions; sources are learned from the partials",
+                           metadata: ["error": .string("\(error)")])
+        }
         let aggregate = StageRunner(config: aggregateConfig, inputTopics: [config.topics.detectPartials],
                                     processor: DetectAggregateProcessor(rules: ruleSet, topics: config.topics, metrics: metrics,
                                                                         idleAdvanceMillis: idleAdvance > 0 ? Int64(idleAdvance) * 1000 : nil,
-                                                                        maxKeysPerRule: maxKeys),
+                                                                        maxKeysPerRule: maxKeys, sourcePartitions: sources),
                                     metrics: metrics, health: health, logger: logger)
         try await StageLauncher.run(config: config, runners: [select, aggregate], metrics: metrics, health: health, logger: logger)
     }

@@ -158,4 +158,16 @@ struct RuleLoadingTests {
             #expect(!error.description.contains("secret-user"))
         }
     }
+
+    @Test func partialSourceRoundTripsAndIsOptional() throws {
+        var partial = Partial(ruleID: "r", ruleVersion: 1, groupKey: "alice", groupValues: ["actor.user.name": "alice"],
+                              eventTime: 5, eventUID: "e1")
+        #expect(partial.json()["src"] == nil)
+        #expect(try Partial(json: partial.json()).source == nil)
+        partial.source = "vigil.enriched/3"
+        #expect(try Partial(json: JSON.parse(partial.json().serialized())) == partial)
+        var bad = partial.json()
+        bad["src"] = 3
+        #expect(throws: RuleError.self) { try Partial(json: bad) }
+    }
 }
