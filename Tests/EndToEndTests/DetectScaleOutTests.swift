@@ -161,4 +161,75 @@ struct DetectScaleOutTests {
             #expect(identities.count == 1, "alert \(id) was emitted with different contents")
         }
     }
+
+    /// A backlog on the enriched topic, written before `vigil-detect` starts: four partitions,
+    /// each in event-time order over an hour, which the consumer hands over a partition at a
+    /// time. Without the slowest-source watermark most partials of the partitions read later
+    /// are late; with it the alerts equal the offline run's.
+    @Test("a backlog of enriched events is caught up without late partials")
+    func backlogCatchUp() async throws {
+        let ruleDir = NSTemporaryDirectory() + "vigil-detect-backlog-rules-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: ruleDir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: ruleDir) }
+        for rule in Self.rules {
+            try FileManager.default.copyItem(atPath: Binaries.repository + "/rules/" + rule,
+                                             toPath: ruleDir + "/" + (rule as NSString).lastPathComponent)
+        }
+        let rules = try RuleSet.load(directory: ruleDir)
+        let topics = Topics(prefix: "db.")
+        // 160 users, each with a burst of failures (and for every other user a success) at
+        // its own moment within an hour that ended a day ago; events in time order.
+        let start = Int64(Date().timeIntervalSince1970 * 1000) - 86_400_000
+        var events: [JSON] = []
+        for user in 0..<160 {
+            let at = start + Int64(user) * 22_500
+            let failures = user % 5 == 4 ? 3 : 6
+            for attempt in 0..<failures {
+                events.append(Self.login(user: user, at: at + Int64(attempt) * 3_000, uid: "b\(user)-f\(attempt)", failed: true))
+            }
+            if user % 2 == 0 { events.append(Self.login(user: user, at: at + 20_000, uid: "b\(user)-ok", failed: false)) }
+        }
+        events.sort { (OCSFEvent.time($0) ?? 0, OCSFEvent.uid($0) ?? "") < (OCSFEvent.time($1) ?? 0, OCSFEvent.uid($1) ?? "") }
+
+        let broker = try await TestBroker.start()
+        let config = TestBroker.config(broker)
+        try await KafkaAdmin(config: config, logger: TestBroker.logger).createTopics(topics.specs(partitions: 4, replicationFactor: 1))
+        let producer = try KafkaProducer(config: config, logger: TestBroker.logger)
+        _ = try await producer.send(events.map { event in
+            OutgoingRecord(topic: topics.enriched, key: event.value(at: "actor.user.name").map { Array(($0.stringValue ?? "").utf8) },
+                           value: event.serialized(), timestamp: OCSFEvent.time(event))
+        })
+        await producer.close()
+
+        var offline = OfflineDetector(rules: rules, topics: topics, metrics: MetricsRegistry())
+        var expected: Set<String> = []
+        func note(_ out: OutgoingRecord) {
+            if out.topic == topics.alerts, let key = out.key { expected.insert(String(decoding: key, as: UTF8.self)) }
+        }
+        for (index, event) in events.enumerated() {
+            let record = ConsumedRecord(topic: topics.enriched, partition: 0, offset: Int64(index), key: nil, value: event.serialized(),
+                                        headers: [], timestamp: OCSFEvent.time(event))
+            offline.process(record).records.forEach(note)
+        }
+        offline.finish().forEach(note)
+        #expect(expected.count > 150, "the backlog triggers many alerts (\(expected.count))")
+
+        let environment = ["VIGIL_BROKERS": broker.bootstrapServers, "VIGIL_TOPIC_PREFIX": topics.prefix, "VIGIL_METRICS_PORT": "0",
+                           "VIGIL_KAFKA_SESSION_TIMEOUT_MS": "6000", "VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS": "500"]
+        let detect = try Binaries.launch("vigil-detect", ["--rules", ruleDir, "--idle-advance", "2"], environment: environment,
+                                         log: NSTemporaryDirectory() + "vigil-detect-backlog-\(broker.port).log")
+        defer { Self.stop(detect) }
+        let watcher = try KafkaConsumer(config: config, groupID: nil, logger: TestBroker.logger)
+        try watcher.assign((0..<4).map { TopicPartitionOffset(TopicPartition(topic: topics.alerts, partition: $0), offset: KafkaConsumer.beginning) })
+        var seen: Set<String> = []
+        let complete = await TestBroker.eventually(timeout: .seconds(180)) {
+            for record in (try? await watcher.poll(maxRecords: 5000, timeout: .milliseconds(200)).records) ?? [] {
+                if let key = record.key { seen.insert(String(decoding: key, as: UTF8.self)) }
+            }
+            return seen.isSuperset(of: expected)
+        }
+        await watcher.close()
+        #expect(complete, "missing \(expected.subtracting(seen).count) of \(expected.count) alerts")
+        #expect(seen.subtracting(expected).isEmpty, "extra alerts: \(seen.subtracting(expected).count)")
+    }
 }
