@@ -47,6 +47,17 @@ struct DetectScaleOutTests {
         return event
     }
 
+    /// A temporary directory holding copies of `rules` (the caller removes it).
+    static func ruleDirectory() throws -> String {
+        let directory = NSTemporaryDirectory() + "vigil-detect-rules-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for rule in rules {
+            try FileManager.default.copyItem(atPath: Binaries.repository + "/rules/" + rule,
+                                             toPath: directory + "/" + (rule as NSString).lastPathComponent)
+        }
+        return directory
+    }
+
     static func stop(_ process: Process, signal: Int32 = SIGTERM) {
         guard process.isRunning else { return }
         kill(process.processIdentifier, signal)
@@ -55,13 +66,8 @@ struct DetectScaleOutTests {
 
     @Test("a detect copy killed mid-stream: the alerts equal a single offline run's, by id")
     func killedCopy() async throws {
-        let ruleDir = NSTemporaryDirectory() + "vigil-detect-scale-rules-\(UInt64.random(in: 0...UInt64.max))"
-        try FileManager.default.createDirectory(atPath: ruleDir, withIntermediateDirectories: true)
+        let ruleDir = try Self.ruleDirectory()
         defer { try? FileManager.default.removeItem(atPath: ruleDir) }
-        for rule in Self.rules {
-            let source = Binaries.repository + "/rules/" + rule
-            try FileManager.default.copyItem(atPath: source, toPath: ruleDir + "/" + (rule as NSString).lastPathComponent)
-        }
         let rules = try RuleSet.load(directory: ruleDir)
         let topics = Topics(prefix: "ds.")
         // Live mode: the copies move idle watermarks to the wall clock, so each slice is stamped
@@ -168,13 +174,8 @@ struct DetectScaleOutTests {
     /// are late; with it the alerts equal the offline run's.
     @Test("a backlog of enriched events is caught up without late partials")
     func backlogCatchUp() async throws {
-        let ruleDir = NSTemporaryDirectory() + "vigil-detect-backlog-rules-\(UInt64.random(in: 0...UInt64.max))"
-        try FileManager.default.createDirectory(atPath: ruleDir, withIntermediateDirectories: true)
+        let ruleDir = try Self.ruleDirectory()
         defer { try? FileManager.default.removeItem(atPath: ruleDir) }
-        for rule in Self.rules {
-            try FileManager.default.copyItem(atPath: Binaries.repository + "/rules/" + rule,
-                                             toPath: ruleDir + "/" + (rule as NSString).lastPathComponent)
-        }
         let rules = try RuleSet.load(directory: ruleDir)
         let topics = Topics(prefix: "db.")
         // 160 users, each with a burst of failures (and for every other user a success) at
