@@ -156,23 +156,9 @@ final class HarnessBroker {
             throw ValidationError("moto's server (tools/venv/bin/moto_server, or VIGIL_MOTO) is needed for the durable broker: run scripts/setup")
         }
         let motoPort = try EmbeddedBroker.freePort()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: motoBinary)
-        server.arguments = ["-H", "127.0.0.1", "-p", String(motoPort)]
-        server.currentDirectoryURL = URL(fileURLWithPath: work)
-        let log = logHandle("moto.log")
-        server.standardOutput = log
-        server.standardError = log
-        try server.run()
-        HarnessChildren.register(server, name: "moto_server")
-        moto = server
         // A loaded machine starts Python slowly.
-        let deadline = ContinuousClock.now + .seconds(90)
-        while !EmbeddedBroker.accepts(port: motoPort) {
-            guard server.isRunning else { throw ValidationError("moto_server exited at start (status \(server.terminationStatus)); see \(work)/moto.log") }
-            guard ContinuousClock.now < deadline else { throw ValidationError("moto_server did not listen on port \(motoPort) within 90 s") }
-            try await harnessSleep(.milliseconds(100))
-        }
+        moto = try await launch(motoBinary, ["-H", "127.0.0.1", "-p", String(motoPort)], environment: nil, name: "moto_server",
+                                log: "moto.log", port: motoPort, within: .seconds(90), poll: .milliseconds(100))
         let endpoint = "http://127.0.0.1:\(motoPort)"
         storageEndpoint = endpoint
         let client = try AWSClient(region: "us-east-1", credentials: AWSCredentials(accessKeyID: "x", secretAccessKey: "x"),
@@ -182,36 +168,54 @@ final class HarnessBroker {
 
     private func startBroker() async throws {
         guard let binary else { return }
-        let broker = Process()
-        broker.executableURL = URL(fileURLWithPath: binary)
         let url = "tcp://127.0.0.1:\(port)"
         var env = environment
+        var arguments = ["broker", "--listener-url", url, "--advertised-listener-url", url]
         if let storageEndpoint {
-            broker.arguments = ["broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "s3://\(Self.bucket)/"]
+            arguments += ["--storage-engine", "s3://\(Self.bucket)/"]
             env["AWS_ACCESS_KEY_ID"] = "x"
             env["AWS_SECRET_ACCESS_KEY"] = "x"
             env["AWS_DEFAULT_REGION"] = "us-east-1"
             env["AWS_ENDPOINT"] = storageEndpoint
             env["AWS_ALLOW_HTTP"] = "true"
         } else {
-            broker.arguments = ["broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+            arguments += ["--storage-engine", "memory://tansu/"]
         }
-        broker.environment = env
-        broker.currentDirectoryURL = URL(fileURLWithPath: work)
-        let log = logHandle("broker.log")
-        broker.standardOutput = log
-        broker.standardError = log
-        try broker.run()
-        HarnessChildren.register(broker, name: "tansu")
-        process = broker
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !EmbeddedBroker.accepts(port: port) {
-            guard broker.isRunning else {
-                throw ValidationError("the broker exited at start (status \(broker.terminationStatus)); see \(work)/broker.log")
+        process = try await launch(binary, arguments, environment: env, name: "tansu", log: "broker.log", port: port,
+                                   within: .seconds(30), poll: .milliseconds(50))
+    }
+
+    /// Starts `binary` in the work directory with its output in `log`, registers it as a child
+    /// of the harness, and returns once it accepts connections on `port`.
+    private func launch(_ binary: String, _ arguments: [String], environment: [String: String]?, name: String, log: String,
+                        port: Int, within limit: Duration, poll: Duration) async throws -> Process {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: binary)
+        child.arguments = arguments
+        if let environment { child.environment = environment }
+        child.currentDirectoryURL = URL(fileURLWithPath: work)
+        let handle = logHandle(log)
+        child.standardOutput = handle
+        child.standardError = handle
+        try child.run()
+        HarnessChildren.register(child, name: name)
+        let deadline = ContinuousClock.now + limit
+        do {
+            while !EmbeddedBroker.accepts(port: port) {
+                guard child.isRunning else {
+                    throw ValidationError("\(name) exited at start (status \(child.terminationStatus)); see \(work)/\(log)")
+                }
+                guard ContinuousClock.now < deadline else { throw ValidationError("\(name) did not listen on port \(port) within \(limit)") }
+                try await harnessSleep(poll)
             }
-            guard ContinuousClock.now < deadline else { throw ValidationError("the broker did not listen on port \(port) within 30 s") }
-            try await harnessSleep(.milliseconds(50))
+        } catch {
+            // Not handed to the caller, so stopped here.
+            if child.isRunning { Foundation.kill(child.processIdentifier, SIGKILL) }
+            while child.isRunning { usleep(20_000) }
+            HarnessChildren.unregister(child)
+            throw error
         }
+        return child
     }
 
     /// Whether the broker process runs (always true for an external broker).
