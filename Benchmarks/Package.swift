@@ -13,6 +13,23 @@
 //                                        package mirror does not carry
 import PackageDescription
 
+/// A package-benchmark suite in Benchmarks/<name>: the harness, the parent package's `libraries`,
+/// and the same language settings as the parent package.
+func suite(_ name: String, libraries: [String], extra: [Target.Dependency] = [], exclude: [String] = []) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [.product(name: "Benchmark", package: "benchmark")]
+            + libraries.map { .product(name: $0, package: "vigil") } + extra,
+        path: "Benchmarks/\(name)",
+        exclude: exclude,
+        swiftSettings: [
+            .enableUpcomingFeature("ExistentialAny"),
+            .enableUpcomingFeature("MemberImportVisibility"),
+        ],
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    )
+}
+
 let package = Package(
     name: "VigilBenchmarks",
     platforms: [.macOS(.v14)],
@@ -22,51 +39,9 @@ let package = Package(
     ],
     targets: [
         // package-benchmark finds suites under Benchmarks/ of the package root.
-        .executableTarget(
-            name: "NormalizeBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "OCSF", package: "vigil"),
-                .product(name: "Normalize", package: "vigil"),
-            ],
-            path: "Benchmarks/NormalizeBenchmarks",
-            swiftSettings: [
-                .enableUpcomingFeature("ExistentialAny"),
-                .enableUpcomingFeature("MemberImportVisibility"),
-            ],
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "EnrichBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "OCSF", package: "vigil"),
-                .product(name: "Inventory", package: "vigil"),
-            ],
-            path: "Benchmarks/EnrichBenchmarks",
-            swiftSettings: [
-                .enableUpcomingFeature("ExistentialAny"),
-                .enableUpcomingFeature("MemberImportVisibility"),
-            ],
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "DetectBenchmarks",
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "OCSF", package: "vigil"),
-                .product(name: "Normalize", package: "vigil"),
-                .product(name: "Detection", package: "vigil"),
-                "CDetectHeap",
-            ],
-            path: "Benchmarks/DetectBenchmarks",
-            exclude: ["CHeap"],
-            swiftSettings: [
-                .enableUpcomingFeature("ExistentialAny"),
-                .enableUpcomingFeature("MemberImportVisibility"),
-            ],
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
+        suite("NormalizeBenchmarks", libraries: ["OCSF", "Normalize"]),
+        suite("EnrichBenchmarks", libraries: ["OCSF", "Inventory"]),
+        suite("DetectBenchmarks", libraries: ["OCSF", "Normalize", "Detection"], extra: ["CDetectHeap"], exclude: ["CHeap"]),
         // glibc's heap statistics (mallinfo2) for DetectBenchmarks' bytes per open key.
         .target(name: "CDetectHeap", path: "Benchmarks/DetectBenchmarks/CHeap"),
     ]
