@@ -7,22 +7,6 @@ import Pipeline
 import Response
 import Stages
 
-/// A deterministic pseudo-random source (SplitMix64): the same seed gives the same load on
-/// every machine, which the standard library's generator does not promise.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// One raw record of a harness load, as shipped to `<prefix>raw`.
 struct LoadRecord: Sendable {
     /// The Kafka key: the principal, so one user's records stay in order on one partition

@@ -220,7 +220,7 @@ struct AggregateTests {
         }
         let reference = DetectRun(rules: rules, events: events).alerts.map(\.jsonText).sorted()
         #expect(reference.count >= 2)
-        var generator = SeededGenerator(state: 7)
+        var generator = SeededGenerator(seed: 7)
         for _ in 0..<20 {
             let run = DetectRun(rules: rules, events: events.shuffled(using: &generator))
             #expect(run.aggregator.lateRecords == 0)

@@ -65,7 +65,7 @@ struct FirstSeenTests {
         let events = portFlows(history + [(601, 22), (605, 8080), (610, 22), (615, 3389)])
         let reference = DetectRun(rules: rules, events: events).alerts.map(\.jsonText)
         #expect(reference.count == 3)
-        var generator = SeededGenerator(state: 5)
+        var generator = SeededGenerator(seed: 5)
         for _ in 0..<10 {
             let shuffled = shuffledWithinBlocks(events, block: 25_000, using: &generator)
             #expect(DetectRun(rules: rules, events: shuffled).alerts.map(\.jsonText) == reference)
@@ -176,7 +176,7 @@ struct BaselineTests {
         let events = perMinute([4, 6, 4, 6, 9, 3, 5, 12])
         let reference = DetectRun(rules: rules, events: events).alerts.map(\.jsonText)
         #expect(!reference.isEmpty)
-        var generator = SeededGenerator(state: 8)
+        var generator = SeededGenerator(seed: 8)
         for instances in 1...3 {
             let shuffled = shuffledWithinBlocks(events, block: 25_000, using: &generator)
             let run = PartitionedRun(rules: rules, events: shuffled, instances: instances)

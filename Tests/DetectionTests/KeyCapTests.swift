@@ -103,7 +103,7 @@ struct KeyCapTests {
 
     @Test func evictionIsDeterministicForTheSameInput() throws {
         let rules = try rulesFrom(cappedRule(maxKeys: 7))
-        var generator = SeededGenerator(state: 42)
+        var generator = SeededGenerator(seed: 42)
         var partials: [Partial] = []
         var time: Int64 = 0
         for index in 0..<3_000 {
@@ -136,7 +136,7 @@ struct KeyCapTests {
     }
 
     @Test func withoutEvictionsTheCapChangesNothing() throws {
-        var generator = SeededGenerator(state: 7)
+        var generator = SeededGenerator(seed: 7)
         var partials: [Partial] = []
         for index in 0..<2_000 {
             partials.append(partial("u\(Int.random(in: 0..<30, using: &generator))", Int64(index / 3), uid: "e\(index)"))

@@ -81,7 +81,7 @@ struct SequenceTests {
         let events = logins([("F", 0), ("F", 5), ("F", 10), ("S", 15), ("F", 16), ("F", 17), ("F", 18), ("S", 19)])
         let reference = DetectRun(rules: rules, events: events).alerts.map(\.jsonText)
         #expect(reference.count == 2)
-        var generator = SeededGenerator(state: 11)
+        var generator = SeededGenerator(seed: 11)
         for _ in 0..<20 {
             let run = DetectRun(rules: rules, events: events.shuffled(using: &generator))
             #expect(run.aggregator.lateRecords == 0)

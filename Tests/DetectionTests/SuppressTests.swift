@@ -23,7 +23,7 @@ struct SuppressTests {
         let reference = DetectRun(rules: rules, events: events).alerts
         try #require(reference.count == 1)
         #expect(reference[0].value(at: "vigil.window.start") == .int(t0))
-        var generator = SeededGenerator(state: 3)
+        var generator = SeededGenerator(seed: 3)
         for _ in 0..<10 {
             let run = DetectRun(rules: rules, events: events.shuffled(using: &generator))
             #expect(run.alerts.map(\.jsonText) == reference.map(\.jsonText))

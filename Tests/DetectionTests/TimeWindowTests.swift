@@ -249,7 +249,7 @@ struct DeterminismTests {
 
     /// Flows from four sources over ten minutes at pseudo-random times, ports and sizes.
     static func events() -> [JSON] {
-        var generator = SeededGenerator(state: 7)
+        var generator = SeededGenerator(seed: 7)
         var events: [JSON] = []
         for index in 0..<400 {
             let source = "10.0.0.\(Int.random(in: 1...4, using: &generator))"
@@ -277,7 +277,7 @@ struct DeterminismTests {
         #expect(firing == ["d.sliding", "d.tumbling", "d.hopping", "d.session", "d.suppressed", "d.sequence", "d.absence",
                           "d.first_seen", "d.baseline"])
         #expect(reference.aggregators[0].suppressedAlerts > 0)
-        var generator = SeededGenerator(state: 99)
+        var generator = SeededGenerator(seed: 99)
         for round in 0..<4 {
             let shuffled = shuffledWithinBlocks(events, block: 25_000, using: &generator)
             for instances in 1...3 {

@@ -129,7 +129,7 @@ struct WindowTests {
         }
         let reference = DetectRun(rules: rules, events: events).alerts.map(\.jsonText).sorted()
         #expect(reference.count == 3)
-        var generator = SeededGenerator(state: 42)
+        var generator = SeededGenerator(seed: 42)
         for _ in 0..<25 {
             let shuffled = events.shuffled(using: &generator)
             let run = DetectRun(rules: rules, events: shuffled)
