@@ -67,13 +67,6 @@ public enum AssetJoin {
         return start == utf8.startIndex ? text : String(Substring(tail))
     }
 
-    /// Every lookup the event calls for, in the order they are tried.
-    static func candidates(_ event: JSON) -> [AssetCandidate] {
-        var out: [AssetCandidate] = []
-        forEachCandidate(event) { out.append($0); return false }
-        return out
-    }
-
     /// Calls `body` with the event's lookups in the order they are tried, reading each field only
     /// when the ones before it did not answer; stops when `body` returns true.
     static func forEachCandidate<E: Error>(_ event: JSON, _ body: (AssetCandidate) throws(E) -> Bool) throws(E) {

@@ -58,6 +58,24 @@ struct DetectScaleOutTests {
         return directory
     }
 
+    /// The reference: one offline detector over `events` in order, flushed at the end; alert
+    /// id -> rule id.
+    static func offlineAlerts(_ events: [JSON], rules: RuleSet, topics: Topics) -> [String: String] {
+        var offline = OfflineDetector(rules: rules, topics: topics, metrics: MetricsRegistry())
+        var alerts: [String: String] = [:]
+        func note(_ out: OutgoingRecord) {
+            guard out.topic == topics.alerts, let key = out.key, let alert = try? JSON.parse(out.value) else { return }
+            alerts[String(decoding: key, as: UTF8.self)] = alert.value(at: "vigil.rule.id")?.stringValue ?? "?"
+        }
+        for (index, event) in events.enumerated() {
+            let record = ConsumedRecord(topic: topics.enriched, partition: 0, offset: Int64(index), key: nil, value: event.serialized(),
+                                        headers: [], timestamp: OCSFEvent.time(event))
+            offline.process(record).records.forEach(note)
+        }
+        offline.finish().forEach(note)
+        return alerts
+    }
+
     static func stop(_ process: Process, signal: Int32 = SIGTERM) {
         guard process.isRunning else { return }
         kill(process.processIdentifier, signal)
@@ -126,19 +144,7 @@ struct DetectScaleOutTests {
         try await send(2)
         await producer.close()
 
-        // The reference: one offline detector over the same events, flushed at the end.
-        var offline = OfflineDetector(rules: rules, topics: topics, metrics: MetricsRegistry())
-        var expectedRules: [String: String] = [:]
-        func note(_ out: OutgoingRecord) {
-            guard out.topic == topics.alerts, let key = out.key, let alert = try? JSON.parse(out.value) else { return }
-            expectedRules[String(decoding: key, as: UTF8.self)] = alert.value(at: "vigil.rule.id")?.stringValue ?? "?"
-        }
-        for (index, event) in events.enumerated() {
-            let record = ConsumedRecord(topic: topics.enriched, partition: 0, offset: Int64(index), key: nil, value: event.serialized(),
-                                        headers: [], timestamp: OCSFEvent.time(event))
-            offline.process(record).records.forEach(note)
-        }
-        offline.finish().forEach(note)
+        let expectedRules = Self.offlineAlerts(events, rules: rules, topics: topics)
         let expected = Set(expectedRules.keys)
         #expect(expected.count > 40, "the load triggers many alerts (\(expected.count))")
 
@@ -202,17 +208,7 @@ struct DetectScaleOutTests {
         })
         await producer.close()
 
-        var offline = OfflineDetector(rules: rules, topics: topics, metrics: MetricsRegistry())
-        var expected: Set<String> = []
-        func note(_ out: OutgoingRecord) {
-            if out.topic == topics.alerts, let key = out.key { expected.insert(String(decoding: key, as: UTF8.self)) }
-        }
-        for (index, event) in events.enumerated() {
-            let record = ConsumedRecord(topic: topics.enriched, partition: 0, offset: Int64(index), key: nil, value: event.serialized(),
-                                        headers: [], timestamp: OCSFEvent.time(event))
-            offline.process(record).records.forEach(note)
-        }
-        offline.finish().forEach(note)
+        let expected = Set(Self.offlineAlerts(events, rules: rules, topics: topics).keys)
         #expect(expected.count > 150, "the backlog triggers many alerts (\(expected.count))")
 
         let environment = ["VIGIL_BROKERS": broker.bootstrapServers, "VIGIL_TOPIC_PREFIX": topics.prefix, "VIGIL_METRICS_PORT": "0",
