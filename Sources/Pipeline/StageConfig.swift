@@ -17,7 +17,7 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 /// (`--config FILE` or `VIGIL_CONFIG`), defaults.
 ///
 /// File keys: `brokers`, `topic_prefix`, `group_id`, `metrics_port`, `metrics_host`,
-/// `log_level`, `batch_size`, librdkafka properties passed through either as a `kafka:`
+/// `log_level`, `batch_size`, `max_read_skew_ms`, librdkafka properties passed through either as a `kafka:`
 /// mapping or as flat `kafka.<property>` keys, and `settings:` (stage-specific, e.g.
 /// `inventory`, `rules`, `playbooks`).
 public struct StageConfig: Sendable {
@@ -40,6 +40,14 @@ public struct StageConfig: Sendable {
     /// Stop once inputs were processed and then nothing arrived for this long (benchmarks
     /// and runs over a finite topic). Default `nil`: run until SIGTERM.
     public var exitWhenIdle: Duration?
+    /// Read alignment: while catching up, an input partition whose record timestamps run
+    /// more than this far ahead of the slowest partition of its topic waits for it, so a
+    /// backlog is processed in about the order it was written (see ``ReadAlignment``).
+    /// Default 5 s, well under the rules' lateness (30 s by default); `nil` turns it off.
+    public var maxReadSkew: Duration?
+    /// Read alignment: bytes of records one partition may hold back before the consumer
+    /// pauses it. Default 2 MiB.
+    public var maxHeldBytesPerPartition: Int = 2 << 20
     /// Stage-specific settings (`inventory`, `rules`, `playbooks`, ...).
     public var settings: [String: String]
 
@@ -54,8 +62,12 @@ public struct StageConfig: Sendable {
         self.logLevel = .info
         self.batchSize = 1000
         self.exitWhenIdle = nil
+        self.maxReadSkew = StageConfig.defaultMaxReadSkew
         self.settings = [:]
     }
+
+    /// Default read alignment skew.
+    public static let defaultMaxReadSkew: Duration = .seconds(5)
 
     /// Default metrics ports, one per stage so a machine can run one of each.
     public static func defaultMetricsPort(_ stage: String) -> Int {
@@ -101,6 +113,9 @@ public struct StageConfig: Sendable {
             case "batch_size":
                 guard let size = Int("\(value)") else { throw ConfigError("batch_size in \(path) must be a number") }
                 batchSize = size
+            case "max_read_skew_ms":
+                guard let millis = Int("\(value)"), millis >= 0 else { throw ConfigError("max_read_skew_ms in \(path) must be a number of milliseconds (0 turns read alignment off)") }
+                maxReadSkew = millis == 0 ? nil : .milliseconds(millis)
             case "kafka":
                 guard let properties = value as? [String: Any] else { throw ConfigError("kafka in \(path) must be a mapping of librdkafka properties") }
                 for (name, setting) in properties { kafka.properties[name] = "\(setting)" }
@@ -122,6 +137,9 @@ public struct StageConfig: Sendable {
         if let port = environment["VIGIL_METRICS_PORT"].flatMap(Int.init) { metricsPort = port }
         if let host = environment["VIGIL_METRICS_HOST"] { metricsHost = host }
         if let level = environment["VIGIL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) { logLevel = level }
+        if let millis = environment["VIGIL_MAX_READ_SKEW_MS"].flatMap(Int.init), millis >= 0 {
+            maxReadSkew = millis == 0 ? nil : .milliseconds(millis)
+        }
         for (name, value) in environment where name.hasPrefix("VIGIL_SETTING_") {
             settings[String(name.dropFirst("VIGIL_SETTING_".count)).lowercased()] = value
         }

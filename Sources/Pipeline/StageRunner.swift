@@ -141,8 +141,9 @@ public final class StageRunner: Service, Sendable {
                 throw error
             }
         }
+        // End-of-partition events tell read alignment which partitions are caught up.
         let consumer = try KafkaConsumer(config: config.kafka, groupID: config.groupID, logger: logger,
-                                         rebalanceListener: listener)
+                                         rebalanceListener: listener, partitionEOF: config.maxReadSkew != nil)
         var producer = try KafkaProducer(config: config.kafka, logger: logger)
         try consumer.subscribe(inputTopics)
         logger.info("stage started", metadata: ["group": .string(config.groupID), "inputs": .string(inputTopics.joined(separator: ","))])
@@ -169,6 +170,10 @@ public final class StageRunner: Service, Sendable {
 
     private func loop(consumer: KafkaConsumer, producer: inout KafkaProducer, processor: inout any StageProcessor) async throws {
         let stage = config.stage
+        var alignment = config.maxReadSkew.map {
+            ReadAlignment(maxSkewMillis: Int64($0.components.seconds) * 1000 + $0.components.attoseconds / 1_000_000_000_000_000,
+                          pauseAfterBytes: config.maxHeldBytesPerPartition)
+        }
         while !stopRequested.load(ordering: .relaxed) && !Task.isCancelled {
             let batch: ConsumerBatch
             do {
@@ -180,14 +185,34 @@ public final class StageRunner: Service, Sendable {
                 continue
             }
             health.markReady()
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
             for change in listener.drain() {
                 switch change {
-                case .assigned(let partitions): processor.partitionsAssigned(partitions)
-                case .revoked(let partitions): processor.partitionsRevoked(partitions)
+                case .assigned(let partitions):
+                    processor.partitionsAssigned(partitions)
+                    if alignment != nil {
+                        alignment!.assigned(partitions, now: now)
+                        // A partition paused by an earlier owner of this process's consumer
+                        // may still be paused in librdkafka; alignment starts fresh.
+                        try? consumer.resume(partitions)
+                    }
+                case .revoked(let partitions):
+                    processor.partitionsRevoked(partitions)
+                    alignment?.revoked(partitions)
                 }
             }
-            if batch.records.isEmpty {
-                if let idleExit = config.exitWhenIdle, let last = stats.withLock({ $0.lastDelivered }),
+            // Records to process now: with read alignment, those of the batch and of earlier
+            // ones that are not too far ahead of their topic's slowest partition (the rest wait
+            // in memory, unstored).
+            var inputs = batch.records
+            if var aligned = alignment {
+                aligned.reachedEnd(batch.endOfPartition)
+                inputs = aligned.take(batch.records, now: now)
+                try applyAlignment(&aligned, consumer: consumer, now: now)
+                alignment = aligned
+            }
+            if inputs.isEmpty {
+                if let idleExit = config.exitWhenIdle, (alignment?.queuedCount ?? 0) == 0, let last = stats.withLock({ $0.lastDelivered }),
                    ContinuousClock.now - last >= idleExit {
                     logger.info("input idle; exiting as asked")
                     return
@@ -201,7 +226,7 @@ public final class StageRunner: Service, Sendable {
             }
             stats.withLock { $0.firstInput = $0.firstInput ?? ContinuousClock.now }
             var pending: [PendingOutput] = []
-            for (index, record) in batch.records.enumerated() {
+            for (index, record) in inputs.enumerated() {
                 let output = await processor.processAsync(record)
                 metrics.increment("vigil_records_in_total", labels: ["stage": stage, "topic": record.topic],
                                   help: "Records consumed by the stage.")
@@ -219,13 +244,32 @@ public final class StageRunner: Service, Sendable {
                 }
             }
             // Not delivered (shutdown during retries): store nothing; the batch is re-read later.
-            guard try await deliver(pending, inputs: batch.records, producer: &producer) else { return }
-            try storeOffsets(for: batch.records, consumer: consumer, processor: processor)
+            guard try await deliver(pending, inputs: inputs, producer: &producer) else { return }
+            try storeOffsets(for: inputs, consumer: consumer, processor: processor)
             stats.withLock {
-                $0.inputs += batch.records.count
+                $0.inputs += inputs.count
                 $0.lastDelivered = ContinuousClock.now
             }
         }
+    }
+
+    /// Pauses the partitions alignment queues too much of and resumes those it drained.
+    private func applyAlignment(_ alignment: inout ReadAlignment, consumer: KafkaConsumer, now: Int64) throws {
+        let (pause, resume) = alignment.consumerChanges(now: now)
+        if !pause.isEmpty {
+            try consumer.pause(pause)
+            for tp in pause {
+                metrics.increment("vigil_input_pauses_total", labels: ["stage": config.stage, "topic": tp.topic],
+                                  help: "Input partitions paused because read alignment queued too much of them while a slower partition of their topic caught up.")
+            }
+        }
+        if !resume.isEmpty { try consumer.resume(resume) }
+        if !pause.isEmpty || !resume.isEmpty {
+            logger.debug("read alignment", metadata: ["paused": .string(pause.map(\.description).joined(separator: ",")),
+                                                      "resumed": .string(resume.map(\.description).joined(separator: ","))])
+        }
+        metrics.set("vigil_input_queued_records", Double(alignment.queuedCount), labels: ["stage": config.stage],
+                    help: "Input records read but queued by read alignment until the slowest partition of their topic catches up.")
     }
 
     private struct PendingOutput {

@@ -23,6 +23,8 @@ public struct StageOptions: ParsableArguments {
     public var metricsPort: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (or VIGIL_LOG_LEVEL).")
     public var logLevel: String?
+    @Option(help: "Read alignment: milliseconds an input partition's record times may run ahead of the slowest partition of its topic before it waits (or VIGIL_MAX_READ_SKEW_MS); 0 turns it off. Default 5000.")
+    public var maxReadSkewMs: Int?
 
     public init() {}
 
@@ -36,6 +38,10 @@ public struct StageOptions: ParsableArguments {
         if let logLevel {
             guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level '\(logLevel)'") }
             config.logLevel = level
+        }
+        if let maxReadSkewMs {
+            guard maxReadSkewMs >= 0 else { throw ValidationError("--max-read-skew-ms must be 0 (off) or a positive number of milliseconds") }
+            config.maxReadSkew = maxReadSkewMs == 0 ? nil : .milliseconds(maxReadSkewMs)
         }
         try config.validate()
         return config

@@ -3,7 +3,7 @@
 Every generator is deterministic (fixed seed), so every run of the bench moves the same bytes.
 
   load.py gen N OUT.tsv INVENTORY.csv      mixed raw records (see `mixed_records`), one per line:
-                                           source<TAB>key<TAB>value
+                                           event-ms<TAB>source<TAB>key<TAB>value
   load.py keys N OUT.tsv                   N failed console logins, each by a different user, all
                                            within 20 s of event time (open window keys)
   load.py produce BROKERS TOPIC FILE.tsv   produce a .tsv with a vigil-source header per record
@@ -251,18 +251,41 @@ def inventory_csv(path):
                 "true" if i % 10 == 0 else "false", host_ip(i), i, env))
 
 
+def event_millis(source, value):
+    """The event time of a generated record, epoch ms: CloudTrail's eventTime, a flow record's
+    end, an sshd line's RFC 3339 stamp."""
+    if source == "cloudtrail":
+        stamp = value[value.index('"eventTime":"') + 13:][:20]
+        return int(datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp() * 1000)
+    if source == "vpcflow":
+        return int(value.split(" ")[11]) * 1000
+    return int(datetime.fromisoformat(value.split(" ", 1)[0]).timestamp() * 1000)
+
+
 def write_tsv(records, path):
+    """One record per line: event ms, source, key, value (tab-separated)."""
     total = 0
     with open(path, "w") as f:
         for source, key, value in records:
             total += len(value)
-            f.write("%s\t%s\t%s\n" % (source, key, value))
+            f.write("%d\t%s\t%s\t%s\n" % (event_millis(source, value), source, key, value))
     return total
 
 
 def produce(brokers, topic, path):
-    """Produces a source<TAB>key<TAB>value file with a vigil-source header per record; returns
-    the count after every delivery report came back without error."""
+    """Produces a [event-ms<TAB>]source<TAB>key<TAB>value file with a vigil-source header per
+    record; returns the count after every delivery report came back without error.
+
+    With event times, each record's timestamp is its event time moved so the newest is now: the
+    topic looks as if a shipper had written every record when it happened, as a backlog left by
+    an outage does (the stages' read alignment follows record timestamps)."""
+    newest = None
+    with open(path) as f:
+        for line in f:
+            head = line.split("\t", 1)[0]
+            if head.isdigit():
+                newest = max(newest or 0, int(head))
+    shift = int(time.time() * 1000) - newest if newest is not None else None
     from confluent_kafka import Producer
     errors = []
 
@@ -276,11 +299,18 @@ def produce(brokers, topic, path):
     n = 0
     with open(path) as f:
         for line in f:
-            source, key, value = line.rstrip("\n").split("\t", 2)
+            fields = line.rstrip("\n").split("\t", 3)
+            stamp = None
+            if len(fields) == 4 and fields[0].isdigit():
+                stamp = int(fields.pop(0)) + shift
+            else:
+                fields = line.rstrip("\n").split("\t", 2)
+            source, key, value = fields
+            extra = {"timestamp": stamp} if stamp is not None else {}
             while True:
                 try:
                     p.produce(topic, value.encode(), key.encode(), headers=[("vigil-source", source.encode())],
-                              on_delivery=report)
+                              on_delivery=report, **extra)
                     break
                 except BufferError:
                     p.poll(0.05)

@@ -1,0 +1,190 @@
+import Kafka
+
+/// Keeps the partitions of each input topic within a bounded skew of record time while a
+/// runner catches up on a backlog.
+///
+/// A consumer catching up reads long runs of one partition before the next. A stage that
+/// merges several input partitions into one output partition (ingest re-keys raw records;
+/// detect re-keys events into partials) would then write each output partition far out of
+/// event-time order, and detect would count the stragglers late. With alignment, every record
+/// polled joins its partition's queue, and records leave the queues (to be processed) oldest
+/// first, each only while it is no more than `maxSkewMillis` ahead of every other *active*
+/// partition of its topic. A backlog is thereby processed in about the order it was written.
+/// Queued records are never stored, so a restart reads them again.
+///
+/// A partition is active (may hold others back) while it has queued records, or until it is
+/// at its end (the consumer's partition-EOF event), or has delivered nothing for `idleMillis`.
+/// A partition not heard from since its assignment holds the others back (its position is
+/// unknown) for at most `idleMillis`. Live input is never slowed by a partition that is
+/// caught up.
+///
+/// Once a partition queues more than `pauseAfterBytes`, the consumer pauses it: memory stays
+/// bounded and the partitions behind it get the fetches. It is resumed when its queue is down
+/// to half of that (librdkafka then fetches from after the last record it delivered).
+///
+/// Pure bookkeeping: the runner feeds it records, end-of-partition events and assignment
+/// changes, and applies the pauses and resumes it asks for.
+public struct ReadAlignment: Sendable {
+    /// Largest allowed lead, in record-timestamp milliseconds, over the slowest active partition.
+    public let maxSkewMillis: Int64
+    /// How long a partition that delivers nothing is still waited for.
+    public let idleMillis: Int64
+    /// Queued bytes of one partition beyond which it is paused.
+    public let pauseAfterBytes: Int
+
+    struct Partition: Sendable {
+        /// Largest record timestamp processed.
+        var time: Int64?
+        /// Largest offset delivered by the consumer (processed or queued); -1 before any.
+        var lastOffset: Int64 = -1
+        /// Offset reported by the last end-of-partition event, while nothing newer arrived.
+        var endOffset: Int64?
+        /// When it was assigned or resumed, or last delivered a record (epoch ms).
+        var lastActivity: Int64
+        /// Records delivered but not yet processed, in offset order, from `head` on.
+        var queue: [ConsumedRecord] = []
+        var head = 0
+        /// Bytes (values and keys) of the records queued.
+        var queuedBytes = 0
+        /// Whether the consumer has been asked to pause it.
+        var consumerPaused = false
+
+        var isEmpty: Bool { head == queue.count }
+        var atEnd: Bool { endOffset.map { $0 > lastOffset } ?? false }
+        /// Where its processing stands in record time: its next record's timestamp, else the
+        /// largest processed.
+        var position: Int64? { isEmpty ? time : (queue[head].timestamp ?? time) }
+
+        mutating func push(_ record: ConsumedRecord) {
+            queue.append(record)
+            queuedBytes += Self.size(record)
+        }
+
+        mutating func pop() -> ConsumedRecord {
+            let record = queue[head]
+            head += 1
+            queuedBytes -= Self.size(record)
+            if let t = record.timestamp { time = max(time ?? t, t) }
+            if head == queue.count {
+                queue.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            return record
+        }
+
+        static func size(_ record: ConsumedRecord) -> Int { record.value.count + (record.key?.count ?? 0) }
+    }
+
+    private(set) var partitions: [TopicPartition: Partition] = [:]
+
+    /// Alignment with the given skew, idle time and pause threshold.
+    public init(maxSkewMillis: Int64, idleMillis: Int64 = 2_000, pauseAfterBytes: Int = 2 << 20) {
+        self.maxSkewMillis = maxSkewMillis
+        self.idleMillis = idleMillis
+        self.pauseAfterBytes = pauseAfterBytes
+    }
+
+    /// Records queued, over every partition.
+    public var queuedCount: Int { partitions.values.reduce(0) { $0 + $1.queue.count - $1.head } }
+
+    /// Partitions now owned; their state starts fresh.
+    public mutating func assigned(_ tps: [TopicPartition], now: Int64) {
+        for tp in tps { partitions[tp] = Partition(lastActivity: now) }
+    }
+
+    /// Partitions no longer owned: their queued records are dropped (they were never stored;
+    /// the next owner reads them).
+    public mutating func revoked(_ tps: [TopicPartition]) {
+        for tp in tps { partitions[tp] = nil }
+    }
+
+    /// End-of-partition events from a poll.
+    public mutating func reachedEnd(_ ends: [TopicPartitionOffset]) {
+        for end in ends {
+            guard var p = partitions[end.topicPartition] else { continue }
+            p.endOffset = end.offset
+            partitions[end.topicPartition] = p
+        }
+    }
+
+    /// Queues a poll's records and returns those that may be processed now, oldest first
+    /// within each topic: a record leaves its queue only while it is no more than the skew
+    /// ahead of every other active partition of its topic.
+    public mutating func take(_ records: [ConsumedRecord], now: Int64) -> [ConsumedRecord] {
+        var topics: [String] = []
+        for record in records {
+            let tp = TopicPartition(topic: record.topic, partition: record.partition)
+            var p = partitions[tp] ?? Partition(lastActivity: now)
+            p.lastActivity = now
+            p.lastOffset = max(p.lastOffset, record.offset)
+            if let end = p.endOffset, record.offset >= end { p.endOffset = nil }
+            p.push(record)
+            partitions[tp] = p
+            if !topics.contains(tp.topic) { topics.append(tp.topic) }
+        }
+        for tp in partitions.keys where !partitions[tp]!.isEmpty && !topics.contains(tp.topic) { topics.append(tp.topic) }
+        var out: [ConsumedRecord] = []
+        for topic in topics.sorted() { drain(topic: topic, now: now, into: &out) }
+        return out
+    }
+
+    /// Moves records of `topic` out of their queues, always the oldest next, while allowed.
+    private mutating func drain(topic: String, now: Int64, into out: inout [ConsumedRecord]) {
+        let members = partitions.keys.filter { $0.topic == topic }.sorted()
+        while true {
+            // The queued partition whose next record is oldest; a record without a timestamp
+            // cannot be placed and goes first.
+            var next: TopicPartition?
+            var nextTime = Int64.max
+            for tp in members {
+                guard let p = partitions[tp], !p.isEmpty else { continue }
+                let t = p.queue[p.head].timestamp ?? Int64.min
+                if next == nil || t < nextTime { next = tp; nextTime = t }
+            }
+            guard let tp = next else { return }
+            if nextTime != Int64.min, let bound = bound(members: members, now: now, excluding: tp), nextTime > bound { return }
+            out.append(partitions[tp]!.pop())
+        }
+    }
+
+    /// What the consumer must do now: pause partitions queuing more than `pauseAfterBytes`,
+    /// resume paused ones whose queue is down to half of it. Marks them done.
+    public mutating func consumerChanges(now: Int64) -> (pause: [TopicPartition], resume: [TopicPartition]) {
+        var pause: [TopicPartition] = []
+        var resume: [TopicPartition] = []
+        for tp in partitions.keys.sorted() {
+            guard var p = partitions[tp] else { continue }
+            if !p.consumerPaused && p.queuedBytes > pauseAfterBytes {
+                p.consumerPaused = true
+                pause.append(tp)
+            } else if p.consumerPaused && p.queuedBytes <= pauseAfterBytes / 2 {
+                p.consumerPaused = false
+                p.lastActivity = now
+                resume.append(tp)
+            }
+            partitions[tp] = p
+        }
+        return (pause, resume)
+    }
+
+    /// The largest record time a partition of the topic other than `excluding` may process now:
+    /// the slowest other active partition's position plus the skew; `nil` means no bound.
+    /// A partition not heard from within its idle time bounds the others at `Int64.min`.
+    private func bound(members: [TopicPartition], now: Int64, excluding: TopicPartition) -> Int64? {
+        var slowest: Int64?
+        for tp in members where tp != excluding {
+            guard let p = partitions[tp] else { continue }
+            if p.isEmpty {
+                if p.atEnd || now - p.lastActivity > idleMillis { continue }
+            }
+            guard let time = p.position else {
+                // Never heard from: its position is unknown. Heard from, but its records carry
+                // no timestamps: it cannot be placed and holds nothing back.
+                if p.lastOffset < 0 { return Int64.min }
+                continue
+            }
+            slowest = min(slowest ?? time, time)
+        }
+        return slowest.map { $0 > Int64.max - maxSkewMillis ? Int64.max : $0 + maxSkewMillis }
+    }
+}
