@@ -33,6 +33,7 @@ public struct ReadAlignment: Sendable {
     public let pauseAfterBytes: Int
 
     struct Partition: Sendable {
+        let tp: TopicPartition
         /// Largest record timestamp processed.
         var time: Int64?
         /// Largest offset delivered by the consumer (processed or queued); -1 before any.
@@ -75,35 +76,46 @@ public struct ReadAlignment: Sendable {
         static func size(_ record: ConsumedRecord) -> Int { record.value.count + (record.key?.count ?? 0) }
     }
 
-    private(set) var partitions: [TopicPartition: Partition] = [:]
+    /// Every partition's state, found through `slots` (records are looked up once each; the
+    /// per-record merge then works on indices).
+    private var states: [Partition] = []
+    private var slots: [TopicPartition: Int] = [:]
 
     /// Alignment with the given skew, idle time and pause threshold.
-    public init(maxSkewMillis: Int64, idleMillis: Int64 = 2_000, pauseAfterBytes: Int = 2 << 20) {
+    public init(maxSkewMillis: Int64, idleMillis: Int64 = 2_000, pauseAfterBytes: Int = 8 << 20) {
         self.maxSkewMillis = maxSkewMillis
         self.idleMillis = idleMillis
         self.pauseAfterBytes = pauseAfterBytes
     }
 
     /// Records queued, over every partition.
-    public var queuedCount: Int { partitions.values.reduce(0) { $0 + $1.queue.count - $1.head } }
+    public var queuedCount: Int { states.reduce(0) { $0 + $1.queue.count - $1.head } }
 
     /// Partitions now owned; their state starts fresh.
     public mutating func assigned(_ tps: [TopicPartition], now: Int64) {
-        for tp in tps { partitions[tp] = Partition(lastActivity: now) }
+        for tp in tps {
+            if let index = slots[tp] {
+                states[index] = Partition(tp: tp, lastActivity: now)
+            } else {
+                slots[tp] = states.count
+                states.append(Partition(tp: tp, lastActivity: now))
+            }
+        }
     }
 
     /// Partitions no longer owned: their queued records are dropped (they were never stored;
     /// the next owner reads them).
     public mutating func revoked(_ tps: [TopicPartition]) {
-        for tp in tps { partitions[tp] = nil }
+        let gone = Set(tps)
+        states.removeAll { gone.contains($0.tp) }
+        slots = Dictionary(uniqueKeysWithValues: states.enumerated().map { ($1.tp, $0) })
     }
 
     /// End-of-partition events from a poll.
     public mutating func reachedEnd(_ ends: [TopicPartitionOffset]) {
         for end in ends {
-            guard var p = partitions[end.topicPartition] else { continue }
-            p.endOffset = end.offset
-            partitions[end.topicPartition] = p
+            guard let index = slots[end.topicPartition] else { continue }
+            states[index].endOffset = end.offset
         }
     }
 
@@ -111,39 +123,50 @@ public struct ReadAlignment: Sendable {
     /// within each topic: a record leaves its queue only while it is no more than the skew
     /// ahead of every other active partition of its topic.
     public mutating func take(_ records: [ConsumedRecord], now: Int64) -> [ConsumedRecord] {
-        var topics: [String] = []
+        var last: (tp: TopicPartition, index: Int)?
         for record in records {
-            let tp = TopicPartition(topic: record.topic, partition: record.partition)
-            var p = partitions[tp] ?? Partition(lastActivity: now)
-            p.lastActivity = now
-            p.lastOffset = max(p.lastOffset, record.offset)
-            if let end = p.endOffset, record.offset >= end { p.endOffset = nil }
-            p.push(record)
-            partitions[tp] = p
-            if !topics.contains(tp.topic) { topics.append(tp.topic) }
+            let index: Int
+            if let last, last.tp.partition == record.partition, last.tp.topic == record.topic {
+                index = last.index
+            } else {
+                let tp = TopicPartition(topic: record.topic, partition: record.partition)
+                if let known = slots[tp] {
+                    index = known
+                } else {
+                    index = states.count
+                    slots[tp] = index
+                    states.append(Partition(tp: tp, lastActivity: now))
+                }
+                last = (tp, index)
+            }
+            states[index].lastActivity = now
+            states[index].lastOffset = max(states[index].lastOffset, record.offset)
+            if let end = states[index].endOffset, record.offset >= end { states[index].endOffset = nil }
+            states[index].push(record)
         }
-        for tp in partitions.keys where !partitions[tp]!.isEmpty && !topics.contains(tp.topic) { topics.append(tp.topic) }
+        var topics: [String] = []
+        for state in states where !state.isEmpty && !topics.contains(state.tp.topic) { topics.append(state.tp.topic) }
         var out: [ConsumedRecord] = []
+        out.reserveCapacity(records.count)
         for topic in topics.sorted() { drain(topic: topic, now: now, into: &out) }
         return out
     }
 
     /// Moves records of `topic` out of their queues, always the oldest next, while allowed.
     private mutating func drain(topic: String, now: Int64, into out: inout [ConsumedRecord]) {
-        let members = partitions.keys.filter { $0.topic == topic }.sorted()
+        let members = states.indices.filter { states[$0].tp.topic == topic }.sorted { states[$0].tp < states[$1].tp }
         while true {
             // The queued partition whose next record is oldest; a record without a timestamp
             // cannot be placed and goes first.
-            var next: TopicPartition?
+            var next: Int?
             var nextTime = Int64.max
-            for tp in members {
-                guard let p = partitions[tp], !p.isEmpty else { continue }
-                let t = p.queue[p.head].timestamp ?? Int64.min
-                if next == nil || t < nextTime { next = tp; nextTime = t }
+            for index in members where !states[index].isEmpty {
+                let t = states[index].queue[states[index].head].timestamp ?? Int64.min
+                if next == nil || t < nextTime { next = index; nextTime = t }
             }
-            guard let tp = next else { return }
-            if nextTime != Int64.min, let bound = bound(members: members, now: now, excluding: tp), nextTime > bound { return }
-            out.append(partitions[tp]!.pop())
+            guard let index = next else { return }
+            if nextTime != Int64.min, let bound = bound(members: members, now: now, excluding: index), nextTime > bound { return }
+            out.append(states[index].pop())
         }
     }
 
@@ -152,28 +175,26 @@ public struct ReadAlignment: Sendable {
     public mutating func consumerChanges(now: Int64) -> (pause: [TopicPartition], resume: [TopicPartition]) {
         var pause: [TopicPartition] = []
         var resume: [TopicPartition] = []
-        for tp in partitions.keys.sorted() {
-            guard var p = partitions[tp] else { continue }
-            if !p.consumerPaused && p.queuedBytes > pauseAfterBytes {
-                p.consumerPaused = true
-                pause.append(tp)
-            } else if p.consumerPaused && p.queuedBytes <= pauseAfterBytes / 2 {
-                p.consumerPaused = false
-                p.lastActivity = now
-                resume.append(tp)
+        for index in states.indices {
+            if !states[index].consumerPaused && states[index].queuedBytes > pauseAfterBytes {
+                states[index].consumerPaused = true
+                pause.append(states[index].tp)
+            } else if states[index].consumerPaused && states[index].queuedBytes <= pauseAfterBytes / 2 {
+                states[index].consumerPaused = false
+                states[index].lastActivity = now
+                resume.append(states[index].tp)
             }
-            partitions[tp] = p
         }
-        return (pause, resume)
+        return (pause.sorted(), resume.sorted())
     }
 
     /// The largest record time a partition of the topic other than `excluding` may process now:
     /// the slowest other active partition's position plus the skew; `nil` means no bound.
     /// A partition not heard from within its idle time bounds the others at `Int64.min`.
-    private func bound(members: [TopicPartition], now: Int64, excluding: TopicPartition) -> Int64? {
+    private func bound(members: [Int], now: Int64, excluding: Int) -> Int64? {
         var slowest: Int64?
-        for tp in members where tp != excluding {
-            guard let p = partitions[tp] else { continue }
+        for index in members where index != excluding {
+            let p = states[index]
             if p.isEmpty {
                 if p.atEnd || now - p.lastActivity > idleMillis { continue }
             }

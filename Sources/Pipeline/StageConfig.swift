@@ -46,8 +46,8 @@ public struct StageConfig: Sendable {
     /// Default 5 s, well under the rules' lateness (30 s by default); `nil` turns it off.
     public var maxReadSkew: Duration?
     /// Read alignment: bytes of records one partition may hold back before the consumer
-    /// pauses it. Default 2 MiB.
-    public var maxHeldBytesPerPartition: Int = 2 << 20
+    /// pauses it. Default 8 MiB.
+    public var maxHeldBytesPerPartition: Int = 8 << 20
     /// Stage-specific settings (`inventory`, `rules`, `playbooks`, ...).
     public var settings: [String: String]
 

@@ -265,9 +265,11 @@ struct Passthrough: AsyncParsableCommand {
     @Option(help: "Consumer group.") var group: String = "vigil-passthrough"
     @Option(help: "Exit after this many idle seconds once records have flowed; 0 = run until signalled.") var exitWhenIdle: Int = 0
     @Option(help: "Records per poll and produce batch.") var batchSize: Int = 1000
+    @Option(help: "Read alignment skew in milliseconds, as the stages' option; 0 turns it off.") var maxReadSkewMs: Int = 5000
 
     func run() async throws {
         var config = StageConfig(stage: "vigil-passthrough")
+        config.maxReadSkew = maxReadSkewMs > 0 ? .milliseconds(maxReadSkewMs) : nil
         config.kafka = kafka.kafkaConfig(clientID: "vigil-passthrough")
         config.groupID = group
         config.metricsPort = 0

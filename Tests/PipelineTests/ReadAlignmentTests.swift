@@ -128,7 +128,7 @@ struct ReadAlignmentRunnerTests {
 
     /// Four partitions of 2,000 records (700 bytes, 100 ms of record time apart: 200 s each) and
     /// an empty fifth, all written before the stage starts; returns the merged output.
-    func merge(skew: Duration?, heldBytes: Int = 2 << 20, group: String) async throws -> [ConsumedRecord] {
+    func merge(skew: Duration?, heldBytes: Int = 8 << 20, group: String) async throws -> [ConsumedRecord] {
         let broker = try await TestBroker.start()
         var config = StageConfig(stage: "vigil-test")
         config.kafka = TestBroker.config(broker)
@@ -163,7 +163,7 @@ struct ReadAlignmentRunnerTests {
 
     /// Held in memory (each partition's 1.4 MB stays under the pause threshold), or with the
     /// consumer pausing partitions that hold more than 64 kB (records fetched again on resume).
-    @Test(arguments: [2 << 20, 64 << 10])
+    @Test(arguments: [8 << 20, 64 << 10])
     func aBacklogIsMergedWithinTheSkewAndNothingIsLostOrRepeated(heldBytes: Int) async throws {
         let merged = try await merge(skew: .seconds(1), heldBytes: heldBytes, group: "aligned-\(heldBytes)")
         let values = merged.map { String(decoding: $0.value.prefix(12), as: UTF8.self).split(separator: "-").prefix(2).joined(separator: "-") }
