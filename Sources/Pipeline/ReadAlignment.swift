@@ -13,7 +13,9 @@ import Kafka
 /// Queued records are never stored, so a restart reads them again.
 ///
 /// A partition is active (may hold others back) while it has queued records, or until it is
-/// at its end (the consumer's partition-EOF event), or has delivered nothing for `idleMillis`.
+/// at its end (the consumer's partition-EOF event), or is idle: not paused, silent for
+/// `idleMillis` (5 s by default), and a poll came back empty after that (so none of its records
+/// wait in librdkafka's queue behind other partitions'), or silent for 12 times as long.
 /// A partition not heard from since its assignment holds the others back (its position is
 /// unknown) for at most `idleMillis`. Live input is never slowed by a partition that is
 /// caught up.
@@ -80,9 +82,11 @@ public struct ReadAlignment: Sendable {
     /// per-record merge then works on indices).
     private var states: [Partition] = []
     private var slots: [TopicPartition: Int] = [:]
+    /// When a poll last returned no record (epoch ms).
+    private var lastEmptyPoll = Int64.min
 
     /// Alignment with the given skew, idle time and pause threshold.
-    public init(maxSkewMillis: Int64, idleMillis: Int64 = 2_000, pauseAfterBytes: Int = 8 << 20) {
+    public init(maxSkewMillis: Int64, idleMillis: Int64 = 5_000, pauseAfterBytes: Int = 8 << 20) {
         self.maxSkewMillis = maxSkewMillis
         self.idleMillis = idleMillis
         self.pauseAfterBytes = pauseAfterBytes
@@ -123,6 +127,7 @@ public struct ReadAlignment: Sendable {
     /// within each topic: a record leaves its queue only while it is no more than the skew
     /// ahead of every other active partition of its topic.
     public mutating func take(_ records: [ConsumedRecord], now: Int64) -> [ConsumedRecord] {
+        if records.isEmpty { lastEmptyPoll = now }
         var last: (tp: TopicPartition, index: Int)?
         for record in records {
             let index: Int
@@ -188,6 +193,14 @@ public struct ReadAlignment: Sendable {
         return (pause.sorted(), resume.sorted())
     }
 
+    /// Whether a partition with nothing queued stopped delivering (rather than waiting behind
+    /// other partitions' records in librdkafka's queue, or paused by us).
+    private func isIdle(_ p: Partition, now: Int64) -> Bool {
+        guard !p.consumerPaused, now - p.lastActivity > idleMillis else { return false }
+        if lastEmptyPoll != Int64.min && lastEmptyPoll - p.lastActivity > idleMillis { return true }
+        return now - p.lastActivity > 12 * idleMillis
+    }
+
     /// The largest record time a partition of the topic other than `excluding` may process now:
     /// the slowest other active partition's position plus the skew; `nil` means no bound.
     /// A partition not heard from within its idle time bounds the others at `Int64.min`.
@@ -196,7 +209,7 @@ public struct ReadAlignment: Sendable {
         for index in members where index != excluding {
             let p = states[index]
             if p.isEmpty {
-                if p.atEnd || now - p.lastActivity > idleMillis { continue }
+                if p.atEnd || isIdle(p, now: now) { continue }
             }
             guard let time = p.position else {
                 // Never heard from: its position is unknown. Heard from, but its records carry

@@ -55,6 +55,29 @@ struct ReadAlignmentTests {
         #expect(ids(idle) == ["0:2"], "p1 delivered nothing for the idle time")
     }
 
+    @Test func aSilentPartitionIsWaitedForWhilePollsBringOtherRecords() {
+        var alignment = ReadAlignment(maxSkewMillis: 500, idleMillis: 2_000)
+        alignment.assigned([p0, p1], now: 0)
+        _ = alignment.take([record(p0, 0, 1_000), record(p1, 0, 1_000)], now: 0)
+        // p1's next records may sit in librdkafka's queue behind p0's: polls are not empty.
+        let busy = alignment.take([record(p0, 1, 9_000)], now: 3_000)
+        #expect(busy.isEmpty)
+        let stillBusy = alignment.take([record(p0, 2, 9_001)], now: 20_000)
+        #expect(stillBusy.isEmpty, "silent for 20 s, but no poll came back empty")
+        let empty = alignment.take([], now: 20_100)
+        #expect(ids(empty) == ["0:1", "0:2"], "an empty poll: nothing of p1 is waiting")
+    }
+
+    @Test func aPartitionSilentForTwelveIdleTimesHoldsNothingBackEvenWhenPollsAreBusy() {
+        var alignment = ReadAlignment(maxSkewMillis: 500, idleMillis: 2_000)
+        alignment.assigned([p0, p1], now: 0)
+        _ = alignment.take([record(p0, 0, 1_000), record(p1, 0, 1_000)], now: 0)
+        let early = alignment.take([record(p0, 1, 9_000)], now: 24_000)
+        #expect(early.isEmpty)
+        let late = alignment.take([record(p0, 2, 9_001)], now: 24_001)
+        #expect(ids(late) == ["0:1", "0:2"])
+    }
+
     @Test func recordsWithoutTimestampsAreNeitherHeldNorHoldOthersBack() {
         var alignment = ReadAlignment(maxSkewMillis: 500, idleMillis: 2_000)
         alignment.assigned([p0, p1], now: 0)

@@ -181,6 +181,15 @@ def run_stage(step, name, argv, inputs, expected, main_in, out_topic, extra_done
         late = sum(v for k, v in stages[0].counters.items() if k[0] == "vigil_detect_late_records_total")
         if late:
             fig["late_records"] = int(late)
+            by_rule = {}
+            for (name, labels), v in stages[0].counters.items():
+                if name == "vigil_detect_late_records_total" and v:
+                    rule = dict(labels).get("rule", "?")
+                    by_rule[rule] = by_rule.get(rule, 0) + int(v)
+            fig["late_by_rule"] = dict(sorted(by_rule.items(), key=lambda kv: -kv[1]))
+        pauses = sum(v for k, v in stages[0].counters.items() if k[0] == "vigil_input_pauses_total")
+        if pauses:
+            fig["input_pauses"] = int(pauses)
         gauges = {k[0]: v for k, v in stages[0].counters.items() if k[0] == "vigil_detect_open_keys"}
         if gauges:
             fig["open_keys"] = int(sum(gauges.values()))
