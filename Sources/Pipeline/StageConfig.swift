@@ -43,7 +43,9 @@ public struct StageConfig: Sendable {
     /// Read alignment: while catching up, an input partition whose record timestamps run
     /// more than this far ahead of the slowest partition of its topic waits for it, so a
     /// backlog is processed in about the order it was written (see ``ReadAlignment``).
-    /// Default 5 s, well under the rules' lateness (30 s by default); `nil` turns it off.
+    /// `nil` turns it off. Default: 5 s (well under the rules' lateness, 30 s by default) for
+    /// `vigil-ingest`, the stage that merges partitions with nothing downstream to reorder them;
+    /// off elsewhere (``defaultMaxReadSkew(_:)``).
     public var maxReadSkew: Duration?
     /// Read alignment: bytes of records one partition may hold back before the consumer
     /// pauses it. Default 8 MiB.
@@ -62,12 +64,18 @@ public struct StageConfig: Sendable {
         self.logLevel = .info
         self.batchSize = 1000
         self.exitWhenIdle = nil
-        self.maxReadSkew = StageConfig.defaultMaxReadSkew
+        self.maxReadSkew = StageConfig.defaultMaxReadSkew(stage)
         self.settings = [:]
     }
 
-    /// Default read alignment skew.
-    public static let defaultMaxReadSkew: Duration = .seconds(5)
+    /// Default read alignment skew of a stage: 5 s for `vigil-ingest`, which re-keys raw
+    /// records from every raw partition into each events partition. Off for the others: enrich
+    /// keeps each event in its partition's order, detect's aggregate step holds its watermarks
+    /// to the slowest select input (so the select step's merge needs no alignment), and respond
+    /// keeps no event-time state across partitions. Any stage can turn it on.
+    public static func defaultMaxReadSkew(_ stage: String) -> Duration? {
+        stage == "vigil-ingest" ? .seconds(5) : nil
+    }
 
     /// Default metrics ports, one per stage so a machine can run one of each.
     public static func defaultMetricsPort(_ stage: String) -> Int {

@@ -212,7 +212,10 @@ public final class StageRunner: Service, Sendable {
                 alignment = aligned
             }
             if inputs.isEmpty {
-                if let idleExit = config.exitWhenIdle, (alignment?.queuedCount ?? 0) == 0, let last = stats.withLock({ $0.lastDelivered }),
+                // Records read alignment holds are input waiting for a slower partition, not
+                // idleness: no idle tick (a watermark must not follow the wall clock past them).
+                if (alignment?.queuedCount ?? 0) > 0 { continue }
+                if let idleExit = config.exitWhenIdle, let last = stats.withLock({ $0.lastDelivered }),
                    ContinuousClock.now - last >= idleExit {
                     logger.info("input idle; exiting as asked")
                     return

@@ -23,7 +23,7 @@ public struct StageOptions: ParsableArguments {
     public var metricsPort: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (or VIGIL_LOG_LEVEL).")
     public var logLevel: String?
-    @Option(help: "Read alignment: milliseconds an input partition's record times may run ahead of the slowest partition of its topic before it waits (or VIGIL_MAX_READ_SKEW_MS); 0 turns it off. Default 5000.")
+    @Option(help: "Read alignment: milliseconds an input partition's record times may run ahead of the slowest partition of its topic before it waits (or VIGIL_MAX_READ_SKEW_MS); 0 turns it off. Default 5000 for vigil-ingest, off for the other stages.")
     public var maxReadSkewMs: Int?
 
     public init() {}
@@ -233,6 +233,10 @@ public struct DetectCommand: AsyncParsableCommand {
         selectConfig.groupID = config.groupID + "-select"
         var aggregateConfig = config
         aggregateConfig.groupID = config.groupID + "-aggregate"
+        // Each partials partition's windows are its own and their watermarks already wait for
+        // the slowest source: nothing is merged across partitions in time order, so read
+        // alignment would only hold partitions back, even when asked for the select step.
+        aggregateConfig.maxReadSkew = nil
         let select = StageRunner(config: selectConfig, inputTopics: [config.topics.enriched],
                                  processor: DetectSelectProcessor(rules: ruleSet, topics: config.topics, metrics: metrics),
                                  metrics: metrics, health: health, logger: logger)
@@ -320,6 +324,9 @@ public struct RespondCommand: AsyncParsableCommand {
             }
             var executorConfig = config
             executorConfig.groupID = config.groupID + "-executor"
+            // Commands are carried out per target, in each partition's order; time order
+            // across partitions means nothing here.
+            executorConfig.maxReadSkew = nil
             runners.append(StageRunner(config: executorConfig, inputTopics: [config.topics.commands],
                                        processor: ExecutorProcessor(executor: executor, topics: config.topics, metrics: metrics),
                                        metrics: metrics, health: health, logger: logger))

@@ -77,6 +77,33 @@ struct DetectScaleOutTests {
         return alerts
     }
 
+    /// What every copy in these tests runs with: the test broker and fast group joins.
+    static func environment(_ broker: EmbeddedBroker, _ topics: Topics) -> [String: String] {
+        ["VIGIL_BROKERS": broker.bootstrapServers, "VIGIL_TOPIC_PREFIX": topics.prefix, "VIGIL_METRICS_PORT": "0",
+         "VIGIL_KAFKA_SESSION_TIMEOUT_MS": "6000", "VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS": "500"]
+    }
+
+    /// Reads the alerts topic until every expected alert id arrived (or 180 s passed) and a
+    /// little longer, then checks none is missing and none is extra.
+    static func expectAlerts(_ expected: Set<String>, config: KafkaConfig, topics: Topics) async throws {
+        let watcher = try KafkaConsumer(config: config, groupID: nil, logger: TestBroker.logger)
+        try watcher.assign((0..<4).map { TopicPartitionOffset(TopicPartition(topic: topics.alerts, partition: $0), offset: KafkaConsumer.beginning) })
+        var seen: Set<String> = []
+        func drain() async {
+            for record in (try? await watcher.poll(maxRecords: 5000, timeout: .milliseconds(200)).records) ?? [] {
+                if let key = record.key { seen.insert(String(decoding: key, as: UTF8.self)) }
+            }
+        }
+        let complete = await TestBroker.eventually(timeout: .seconds(180)) {
+            await drain()
+            return seen.isSuperset(of: expected)
+        }
+        for _ in 0..<10 { await drain() }
+        await watcher.close()
+        #expect(complete, "missing \(expected.subtracting(seen).count) of \(expected.count) alerts")
+        #expect(seen.subtracting(expected).isEmpty, "extra alerts: \(seen.subtracting(expected).count)")
+    }
+
     static func stop(_ process: Process, signal: Int32 = SIGTERM) {
         guard process.isRunning else { return }
         kill(process.processIdentifier, signal)
@@ -97,8 +124,7 @@ struct DetectScaleOutTests {
         let broker = try await TestBroker.start()
         let config = TestBroker.config(broker)
         try await KafkaAdmin(config: config, logger: TestBroker.logger).createTopics(topics.specs(partitions: 4, replicationFactor: 1))
-        let environment = ["VIGIL_BROKERS": broker.bootstrapServers, "VIGIL_TOPIC_PREFIX": topics.prefix, "VIGIL_METRICS_PORT": "0",
-                           "VIGIL_KAFKA_SESSION_TIMEOUT_MS": "6000", "VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS": "500"]
+        let environment = Self.environment(broker, topics)
         let log = NSTemporaryDirectory() + "vigil-detect-scale-\(broker.port)"
         let arguments = ["--rules", ruleDir, "--idle-advance", "2"]
         let one = try Binaries.launch("vigil-detect", arguments, environment: environment, log: log + "-1.log")
@@ -212,23 +238,11 @@ struct DetectScaleOutTests {
         let expected = Set(Self.offlineAlerts(events, rules: rules, topics: topics).keys)
         #expect(expected.count > 150, "the backlog triggers many alerts (\(expected.count))")
 
-        let environment = ["VIGIL_BROKERS": broker.bootstrapServers, "VIGIL_TOPIC_PREFIX": topics.prefix, "VIGIL_METRICS_PORT": "0",
-                           "VIGIL_KAFKA_SESSION_TIMEOUT_MS": "6000", "VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS": "500"]
+        let environment = Self.environment(broker, topics)
         let detect = try Binaries.launch("vigil-detect", ["--rules", ruleDir, "--idle-advance", "2"], environment: environment,
                                          log: NSTemporaryDirectory() + "vigil-detect-backlog-\(broker.port).log")
         defer { Self.stop(detect) }
-        let watcher = try KafkaConsumer(config: config, groupID: nil, logger: TestBroker.logger)
-        try watcher.assign((0..<4).map { TopicPartitionOffset(TopicPartition(topic: topics.alerts, partition: $0), offset: KafkaConsumer.beginning) })
-        var seen: Set<String> = []
-        let complete = await TestBroker.eventually(timeout: .seconds(180)) {
-            for record in (try? await watcher.poll(maxRecords: 5000, timeout: .milliseconds(200)).records) ?? [] {
-                if let key = record.key { seen.insert(String(decoding: key, as: UTF8.self)) }
-            }
-            return seen.isSuperset(of: expected)
-        }
-        await watcher.close()
-        #expect(complete, "missing \(expected.subtracting(seen).count) of \(expected.count) alerts")
-        #expect(seen.subtracting(expected).isEmpty, "extra alerts: \(seen.subtracting(expected).count)")
+        try await Self.expectAlerts(expected, config: config, topics: topics)
     }
 
     /// One CloudTrail delivery holding one console sign-in.
@@ -286,8 +300,7 @@ struct DetectScaleOutTests {
         })
         await producer.close()
 
-        let environment = ["VIGIL_BROKERS": broker.bootstrapServers, "VIGIL_TOPIC_PREFIX": topics.prefix, "VIGIL_METRICS_PORT": "0",
-                           "VIGIL_KAFKA_SESSION_TIMEOUT_MS": "6000", "VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS": "500"]
+        let environment = Self.environment(broker, topics)
         let log = NSTemporaryDirectory() + "vigil-raw-backlog-\(broker.port)"
         let inventory = log + "-inventory.sqlite"
         defer { try? FileManager.default.removeItem(atPath: inventory) }
@@ -296,23 +309,7 @@ struct DetectScaleOutTests {
         let detect = try Binaries.launch("vigil-detect", ["--rules", ruleDir, "--idle-advance", "2"], environment: environment,
                                          log: log + "-detect.log")
         defer { Self.stop(ingest); Self.stop(enrich); Self.stop(detect) }
-        let watcher = try KafkaConsumer(config: config, groupID: nil, logger: TestBroker.logger)
-        try watcher.assign((0..<4).map { TopicPartitionOffset(TopicPartition(topic: topics.alerts, partition: $0), offset: KafkaConsumer.beginning) })
-        var seen: Set<String> = []
-        let complete = await TestBroker.eventually(timeout: .seconds(180)) {
-            for record in (try? await watcher.poll(maxRecords: 5000, timeout: .milliseconds(200)).records) ?? [] {
-                if let key = record.key { seen.insert(String(decoding: key, as: UTF8.self)) }
-            }
-            return seen.isSuperset(of: expected)
-        }
-        for _ in 0..<10 {
-            for record in (try? await watcher.poll(maxRecords: 5000, timeout: .milliseconds(200)).records) ?? [] {
-                if let key = record.key { seen.insert(String(decoding: key, as: UTF8.self)) }
-            }
-        }
-        await watcher.close()
-        #expect(complete, "missing \(expected.subtracting(seen).count) of \(expected.count) alerts")
-        #expect(seen.subtracting(expected).isEmpty, "extra alerts: \(seen.subtracting(expected).count)")
+        try await Self.expectAlerts(expected, config: config, topics: topics)
 
         // What ingest wrote: each events partition within the read skew (5 s) of event-time order.
         let written = try await TestBroker.readAll(broker, topic: topics.events, partitions: 4, atLeast: events.count)

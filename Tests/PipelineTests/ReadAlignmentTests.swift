@@ -16,6 +16,15 @@ struct ReadAlignmentTests {
 
     func ids(_ records: [ConsumedRecord]) -> [String] { records.map { "\($0.partition):\($0.offset)" } }
 
+    /// Alignment (500 ms skew, 2 s idle) over p0 and p1, both heard from at 1,000 ms.
+    func started(pauseAfterBytes: Int = 8 << 20) -> ReadAlignment {
+        var alignment = ReadAlignment(maxSkewMillis: 500, idleMillis: 2_000, pauseAfterBytes: pauseAfterBytes)
+        alignment.assigned([p0, p1], now: 0)
+        let first = alignment.take([record(p0, 0, 1_000), record(p1, 0, 1_000)], now: 0)
+        #expect(first.count == 2)
+        return alignment
+    }
+
     @Test func recordsTooFarAheadWaitForTheSlowestPartition() {
         var alignment = ReadAlignment(maxSkewMillis: 500, idleMillis: 2_000)
         alignment.assigned([p0, p1], now: 0)
@@ -41,9 +50,7 @@ struct ReadAlignmentTests {
     }
 
     @Test func aPartitionAtItsEndOrIdleHoldsNothingBack() {
-        var alignment = ReadAlignment(maxSkewMillis: 500, idleMillis: 2_000)
-        alignment.assigned([p0, p1], now: 0)
-        _ = alignment.take([record(p0, 0, 1_000), record(p1, 0, 1_000)], now: 0)
+        var alignment = started()
         alignment.reachedEnd([TopicPartitionOffset(p1, offset: 1)])
         let ahead = alignment.take([record(p0, 1, 60_000)], now: 10)
         #expect(ids(ahead) == ["0:1"], "p1 has nothing more to read")
@@ -56,9 +63,7 @@ struct ReadAlignmentTests {
     }
 
     @Test func aSilentPartitionIsWaitedForWhilePollsBringOtherRecords() {
-        var alignment = ReadAlignment(maxSkewMillis: 500, idleMillis: 2_000)
-        alignment.assigned([p0, p1], now: 0)
-        _ = alignment.take([record(p0, 0, 1_000), record(p1, 0, 1_000)], now: 0)
+        var alignment = started()
         // p1's next records may sit in librdkafka's queue behind p0's: polls are not empty.
         let busy = alignment.take([record(p0, 1, 9_000)], now: 3_000)
         #expect(busy.isEmpty)
@@ -69,9 +74,7 @@ struct ReadAlignmentTests {
     }
 
     @Test func aPartitionSilentForTwelveIdleTimesHoldsNothingBackEvenWhenPollsAreBusy() {
-        var alignment = ReadAlignment(maxSkewMillis: 500, idleMillis: 2_000)
-        alignment.assigned([p0, p1], now: 0)
-        _ = alignment.take([record(p0, 0, 1_000), record(p1, 0, 1_000)], now: 0)
+        var alignment = started()
         let early = alignment.take([record(p0, 1, 9_000)], now: 24_000)
         #expect(early.isEmpty)
         let late = alignment.take([record(p0, 2, 9_001)], now: 24_001)
@@ -97,9 +100,7 @@ struct ReadAlignmentTests {
     }
 
     @Test func aPartitionIsPausedOnceItQueuesTooMuchAndResumedAtHalf() {
-        var alignment = ReadAlignment(maxSkewMillis: 500, idleMillis: 2_000, pauseAfterBytes: 7)
-        alignment.assigned([p0, p1], now: 0)
-        _ = alignment.take([record(p0, 0, 1_000), record(p1, 0, 1_000)], now: 0)
+        var alignment = started(pauseAfterBytes: 7)
         _ = alignment.take([record(p0, 1, 5_000), record(p0, 2, 5_000)], now: 1)
         let below = alignment.consumerChanges(now: 1)
         #expect(below == ([], []), "6 bytes queued: p0 keeps being fetched")
