@@ -44,8 +44,7 @@ public struct StageConfig: Sendable {
     /// more than this far ahead of the slowest partition of its topic waits for it, so a
     /// backlog is processed in about the order it was written (see ``ReadAlignment``).
     /// `nil` turns it off. Default: 5 s (well under the rules' lateness, 30 s by default) for
-    /// `vigil-ingest`, the stage that merges partitions with nothing downstream to reorder them;
-    /// off elsewhere (``defaultMaxReadSkew(_:)``).
+    /// ingest and detect, off for enrich and respond (``defaultMaxReadSkew(_:)``).
     public var maxReadSkew: Duration?
     /// Read alignment: bytes of records one partition may hold back before the consumer
     /// pauses it. Default 8 MiB.
@@ -68,13 +67,14 @@ public struct StageConfig: Sendable {
         self.settings = [:]
     }
 
-    /// Default read alignment skew of a stage: 5 s for `vigil-ingest`, which re-keys raw
-    /// records from every raw partition into each events partition. Off for the others: enrich
-    /// keeps each event in its partition's order, detect's aggregate step holds its watermarks
-    /// to the slowest select input (so the select step's merge needs no alignment), and respond
-    /// keeps no event-time state across partitions. Any stage can turn it on.
+    /// Default read alignment skew of a stage: 5 s for the stages that merge input partitions
+    /// into output partitions in event time: `vigil-ingest` (raw records from every raw
+    /// partition into each events partition) and `vigil-detect`'s select step (events into
+    /// partials; its aggregate step never aligns). Off for enrich, which keeps each event in its
+    /// partition's order, and respond, which keeps no event-time state across partitions. Any
+    /// stage can turn it on.
     public static func defaultMaxReadSkew(_ stage: String) -> Duration? {
-        stage == "vigil-ingest" ? .seconds(5) : nil
+        stage == "vigil-ingest" || stage == "vigil-detect" ? .seconds(5) : nil
     }
 
     /// Default metrics ports, one per stage so a machine can run one of each.

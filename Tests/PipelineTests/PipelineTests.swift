@@ -181,10 +181,11 @@ struct StageRunnerIntegrationTests {
         #expect(config.groupID == "vigil-ingest")
     }
 
-    @Test func readAlignmentIsOnForIngestByDefaultAndSettableEverywhere() throws {
+    @Test func readAlignmentIsOnForIngestAndDetectByDefaultAndSettableEverywhere() throws {
         #expect(StageConfig(stage: "vigil-ingest").maxReadSkew == .seconds(5))
+        #expect(StageConfig(stage: "vigil-detect").maxReadSkew == .seconds(5))
         #expect(StageConfig(stage: "vigil-enrich").maxReadSkew == nil)
-        #expect(StageConfig(stage: "vigil-detect").maxReadSkew == nil)
+        #expect(StageConfig(stage: "vigil-respond").maxReadSkew == nil)
         let off = try StageConfig.load(stage: "vigil-ingest", file: nil, environment: ["VIGIL_MAX_READ_SKEW_MS": "0"])
         #expect(off.maxReadSkew == nil)
         let on = try StageConfig.load(stage: "vigil-enrich", file: nil, environment: ["VIGIL_MAX_READ_SKEW_MS": "2500"])
