@@ -43,8 +43,8 @@ public struct StageConfig: Sendable {
     /// Read alignment: while catching up, an input partition whose record timestamps run
     /// more than this far ahead of the slowest partition of its topic waits for it, so a
     /// backlog is processed in about the order it was written (see ``ReadAlignment``).
-    /// `nil` turns it off. Default: 5 s (well under the rules' lateness, 30 s by default) for
-    /// ingest and detect, off for enrich and respond (``defaultMaxReadSkew(_:)``).
+    /// `nil` turns it off. Default 5 s (``defaultMaxReadSkew``), well under the rules'
+    /// lateness (30 s by default).
     public var maxReadSkew: Duration?
     /// Read alignment: bytes of records one partition may hold back before the consumer
     /// pauses it. Default 8 MiB.
@@ -63,19 +63,16 @@ public struct StageConfig: Sendable {
         self.logLevel = .info
         self.batchSize = 1000
         self.exitWhenIdle = nil
-        self.maxReadSkew = StageConfig.defaultMaxReadSkew(stage)
+        self.maxReadSkew = StageConfig.defaultMaxReadSkew
         self.settings = [:]
     }
 
-    /// Default read alignment skew of a stage: 5 s for the stages that merge input partitions
-    /// into output partitions in event time: `vigil-ingest` (raw records from every raw
-    /// partition into each events partition) and `vigil-detect`'s select step (events into
-    /// partials; its aggregate step never aligns). Off for enrich, which keeps each event in its
-    /// partition's order, and respond, which keeps no event-time state across partitions. Any
-    /// stage can turn it on.
-    public static func defaultMaxReadSkew(_ stage: String) -> Duration? {
-        stage == "vigil-ingest" || stage == "vigil-detect" ? .seconds(5) : nil
-    }
+    /// Default read alignment skew, for every stage: ingest and enrich re-key events (by
+    /// principal, then by asset once it is known) and detect's select step re-keys them into
+    /// partials, so each merges input partitions into output partitions; respond counts rate
+    /// limits in alert time. Detect's aggregate step and respond's executor never align (their
+    /// partitions' state is independent of the others').
+    public static let defaultMaxReadSkew: Duration = .seconds(5)
 
     /// Default metrics ports, one per stage so a machine can run one of each.
     public static func defaultMetricsPort(_ stage: String) -> Int {

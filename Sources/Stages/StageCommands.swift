@@ -23,7 +23,7 @@ public struct StageOptions: ParsableArguments {
     public var metricsPort: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (or VIGIL_LOG_LEVEL).")
     public var logLevel: String?
-    @Option(help: "Read alignment: milliseconds an input partition's record times may run ahead of the slowest partition of its topic before it waits (or VIGIL_MAX_READ_SKEW_MS); 0 turns it off. Default 5000 for vigil-ingest and vigil-detect's select step, off for enrich and respond.")
+    @Option(help: "Read alignment: milliseconds an input partition's record times may run ahead of the slowest partition of its topic before it waits (or VIGIL_MAX_READ_SKEW_MS); 0 turns it off. Default 5000 (detect's aggregate step and respond's executor never align).")
     public var maxReadSkewMs: Int?
 
     public init() {}

@@ -181,14 +181,12 @@ struct StageRunnerIntegrationTests {
         #expect(config.groupID == "vigil-ingest")
     }
 
-    @Test func readAlignmentIsOnForIngestAndDetectByDefaultAndSettableEverywhere() throws {
+    @Test func readAlignmentIsOnByDefaultAndSettable() throws {
         #expect(StageConfig(stage: "vigil-ingest").maxReadSkew == .seconds(5))
-        #expect(StageConfig(stage: "vigil-detect").maxReadSkew == .seconds(5))
-        #expect(StageConfig(stage: "vigil-enrich").maxReadSkew == nil)
-        #expect(StageConfig(stage: "vigil-respond").maxReadSkew == nil)
+        #expect(StageConfig(stage: "vigil-enrich").maxReadSkew == .seconds(5))
         let off = try StageConfig.load(stage: "vigil-ingest", file: nil, environment: ["VIGIL_MAX_READ_SKEW_MS": "0"])
         #expect(off.maxReadSkew == nil)
-        let on = try StageConfig.load(stage: "vigil-enrich", file: nil, environment: ["VIGIL_MAX_READ_SKEW_MS": "2500"])
+        let on = try StageConfig.load(stage: "vigil-respond", file: nil, environment: ["VIGIL_MAX_READ_SKEW_MS": "2500"])
         #expect(on.maxReadSkew == .milliseconds(2500))
         let file = NSTemporaryDirectory() + "vigil-config-\(UUID().uuidString).yaml"
         try "max_read_skew_ms: -1\n".write(toFile: file, atomically: true, encoding: .utf8)
