@@ -205,7 +205,9 @@ public final class StageRunner: Service, Sendable {
             // ones that are not too far ahead of their topic's slowest partition (the rest wait
             // in memory, unstored).
             var inputs = batch.records
-            if var aligned = alignment {
+            // Taken out while it changes: a copy left behind would make every queue it appends to
+            // copy itself once per batch.
+            if var aligned = alignment.take() {
                 aligned.reachedEnd(batch.endOfPartition)
                 inputs = aligned.take(batch.records, now: now)
                 try applyAlignment(&aligned, consumer: consumer, now: now)

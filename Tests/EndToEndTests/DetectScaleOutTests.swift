@@ -229,16 +229,9 @@ struct DetectScaleOutTests {
         // 160 users, each with a burst of failures (and for every other user a success) at
         // its own moment within an hour that ended a day ago; events in time order.
         let start = Int64(Date().timeIntervalSince1970 * 1000) - 86_400_000
-        var events: [JSON] = []
-        for user in 0..<160 {
-            let at = start + Int64(user) * 22_500
-            let failures = user % 5 == 4 ? 3 : 6
-            for attempt in 0..<failures {
-                events.append(Self.login(user: user, at: at + Int64(attempt) * 3_000, uid: "b\(user)-f\(attempt)", failed: true))
-            }
-            if user % 2 == 0 { events.append(Self.login(user: user, at: at + 20_000, uid: "b\(user)-ok", failed: false)) }
+        let events = Self.signInBursts(users: 160, start: start, spacing: 22_500, prefix: "b").map {
+            Self.login(user: $0.user, at: $0.time, uid: $0.uid, failed: $0.failed)
         }
-        events.sort { (OCSFEvent.time($0) ?? 0, OCSFEvent.uid($0) ?? "") < (OCSFEvent.time($1) ?? 0, OCSFEvent.uid($1) ?? "") }
 
         let broker = try await TestBroker.start()
         let config = TestBroker.config(broker)
@@ -258,6 +251,23 @@ struct DetectScaleOutTests {
                                          log: NSTemporaryDirectory() + "vigil-detect-backlog-\(broker.port).log")
         defer { Self.stop(detect) }
         try await Self.expectAlerts(expected, config: config, topics: topics)
+    }
+
+    /// The console sign-ins of a backlog: `users` users, one every `spacing` ms from `start`,
+    /// each with failures 3 s apart (six, or three for every fifth user: a near miss) and, for
+    /// every other user, a success 20 s after its first failure; uids `<prefix><user>-f<n>` and
+    /// `<prefix><user>-ok`; in time order.
+    static func signInBursts(users: Int, start: Int64, spacing: Int64, prefix: String)
+        -> [(user: Int, time: Int64, uid: String, failed: Bool)] {
+        var out: [(user: Int, time: Int64, uid: String, failed: Bool)] = []
+        for user in 0..<users {
+            let at = start + Int64(user) * spacing
+            for attempt in 0..<(user % 5 == 4 ? 3 : 6) {
+                out.append((user, at + Int64(attempt) * 3_000, "\(prefix)\(user)-f\(attempt)", true))
+            }
+            if user % 2 == 0 { out.append((user, at + 20_000, "\(prefix)\(user)-ok", false)) }
+        }
+        return out.sorted { ($0.time, $0.uid) < ($1.time, $1.uid) }
     }
 
     /// One CloudTrail delivery holding one console sign-in.
@@ -282,19 +292,9 @@ struct DetectScaleOutTests {
         let rules = try RuleSet.load(directory: ruleDir)
         let topics = Topics(prefix: "rb.")
         let start = Int64(Date().timeIntervalSince1970 * 1000) / 1000 * 1000 - 86_400_000
-        var raws: [(time: Int64, id: String, bytes: [UInt8])] = []
-        for user in 0..<2_000 {
-            let at = start + Int64(user) * 22_000
-            let failures = user % 5 == 4 ? 3 : 6
-            for attempt in 0..<failures {
-                let id = "rb\(user)-f\(attempt)"
-                raws.append((at + Int64(attempt) * 3_000, id, Self.rawLogin(user: user, at: at + Int64(attempt) * 3_000, id: id, failed: true)))
-            }
-            if user % 2 == 0 {
-                raws.append((at + 20_000, "rb\(user)-ok", Self.rawLogin(user: user, at: at + 20_000, id: "rb\(user)-ok", failed: false)))
-            }
+        let raws = Self.signInBursts(users: 2_000, start: start, spacing: 22_000, prefix: "rb").map {
+            (time: $0.time, id: $0.uid, bytes: Self.rawLogin(user: $0.user, at: $0.time, id: $0.uid, failed: $0.failed))
         }
-        raws.sort { ($0.time, $0.id) < ($1.time, $1.id) }
         // The reference: the same records normalized in process, detected offline in time order.
         var events: [JSON] = []
         for raw in raws {
