@@ -190,15 +190,8 @@ struct DetectScaleOutTests {
             return counts
         }
         #expect(complete, "missing \(missing.count) of \(expected.count): \(rulesOf(missing) { expectedRules[$0] })")
-        // Known intermittent failure (issue 5, still open): in about 2 of 10 runs one extra
-        // aws.console.bruteforce alert appears (same user, other window bounds), with every
-        // expected alert present. Suspected: the state rebuild from the partials topic after
-        // the kill. Recorded as a known issue so the rest of this test keeps guarding; the
-        // lines below print the extra alert's group and window when it happens.
-        withKnownIssue("an extra sliding-window alert after a takeover (issue 5)", isIntermittent: true) {
-            #expect(extra.isEmpty, "extra \(extra.count): \(rulesOf(extra) { id in seen[id]?.first.flatMap { try? JSON.parse(Array($0.utf8)) }?.value(at: "vigil.rule.id")?.stringValue })")
-        }
-        // What an extra alert was (group, window, count), next to the expected ones of its group.
+        #expect(extra.isEmpty, "extra \(extra.count): \(rulesOf(extra) { id in seen[id]?.first.flatMap { try? JSON.parse(Array($0.utf8)) }?.value(at: "vigil.rule.id")?.stringValue })")
+        // What an extra alert was (group, window, count), to tell how its state differed.
         for id in extra {
             guard let body = seen[id]?.first, let alert = try? JSON.parse(Array(body.utf8)) else { continue }
             let group = alert.value(at: "vigil.group_key").map { String(decoding: $0.serialized(), as: UTF8.self) } ?? "-"
