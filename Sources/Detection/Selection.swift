@@ -196,6 +196,8 @@ public struct RuleSelector: Sendable {
     /// The rules, each behind one reference, so the loop over them per event does not copy
     /// (retain and release) every member of every rule.
     private let entries: [Entry]
+    /// Skips the rules an event's indexed fields already rule out.
+    private let prefilter: RulePrefilter
 
     private final class Entry: Sendable {
         let rule: Rule
@@ -206,6 +208,7 @@ public struct RuleSelector: Sendable {
     public init(rules: RuleSet) {
         self.rules = rules
         self.entries = rules.rules.map(Entry.init)
+        self.prefilter = RulePrefilter(rules: rules.rules)
     }
 
     /// The alerts (single-event rules) and partials (stateful rules) for `event`, in rule order.
@@ -223,7 +226,9 @@ public struct RuleSelector: Sendable {
         var uid: String?
         // Taken from the event once, whichever rules select it.
         var eventContext: JSON?
-        for entry in entries where evaluate(entry.rule.match, on: event) {
+        let passed = prefilter.isEmpty ? 0 : prefilter.passedTests(event)
+        for (index, entry) in entries.enumerated()
+        where prefilter.mayMatch(rule: index, passed: passed) && evaluate(entry.rule.match, on: event) {
             let rule = entry.rule
             let eventUID = uid ?? OCSFEvent.uid(event).flatMap { $0.isEmpty ? nil : $0 } ?? StableID.hash(bytes: event.serialized())
             uid = eventUID
