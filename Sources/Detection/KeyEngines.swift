@@ -15,45 +15,6 @@ struct Fired: Sendable {
     let offset: Int64
 }
 
-/// The input offsets of records that left an engine's state together, in a way that depends on
-/// which records came before them: a sliding window or sequence that fired and started over,
-/// a window, session or absence that closed. A rebuild that read only the later of them would
-/// see a different state (a window that fires with other bounds), so the commit point never
-/// falls strictly inside a span (see ``OffsetSpan/commitPoint(held:spans:)``).
-struct OffsetSpan: Sendable, Equatable {
-    let low: Int64
-    let high: Int64
-
-    /// The offset a rebuild may start from: `held` (the oldest offset still in state), moved
-    /// down to the start of any span it falls inside — `low < offset <= high` — until it is in
-    /// none. `nil` when nothing is held.
-    static func commitPoint(held: Int64?, spans: [OffsetSpan]) -> Int64? {
-        guard var point = held, !spans.isEmpty else { return held }
-        // Merged into disjoint intervals (a span starting inside another joins it), the point
-        // moves at most once: to the start of the interval it falls inside.
-        var merged: [OffsetSpan] = []
-        for span in spans.sorted(by: { $0.low < $1.low }) {
-            if let last = merged.last, span.low <= last.high {
-                merged[merged.count - 1] = OffsetSpan(low: last.low, high: max(last.high, span.high))
-            } else {
-                merged.append(span)
-            }
-        }
-        for span in merged where span.low < point && point <= span.high {
-            point = span.low
-            break
-        }
-        return point
-    }
-}
-
-extension [OffsetSpan] {
-    /// Appends `span` unless it is a single offset, which no commit point can fall inside.
-    mutating func add(_ span: OffsetSpan) {
-        if span.low < span.high { append(span) }
-    }
-}
-
 /// The per-key state of one kind of stateful rule. Final partials reach `apply` in (event
 /// time, uid, step) order; `close(at:)` fires and evicts what the watermark has passed.
 enum KeyEngine: Sendable {
@@ -88,13 +49,11 @@ enum KeyEngine: Sendable {
     }
 
     /// Applies one final partial.
-    /// Applies one final partial; what leaves the state with the offsets of earlier records
-    /// is added to `spans`.
-    mutating func apply(_ held: Held, _ context: EngineContext, spans: inout [OffsetSpan]) -> [Fired] {
+    mutating func apply(_ held: Held, _ context: EngineContext) -> [Fired] {
         switch self {
         case .sliding(var state):
             self = .empty
-            let fired = state.apply(held, context, spans: &spans)
+            let fired = state.apply(held, context)
             self = .sliding(state)
             return fired.map { [$0] } ?? []
         case .buckets(var state):
@@ -104,17 +63,17 @@ enum KeyEngine: Sendable {
             return []
         case .sessions(var state):
             self = .empty
-            let fired = state.apply(held, context, spans: &spans)
+            let fired = state.apply(held, context)
             self = .sessions(state)
             return fired
         case .sequence(var state):
             self = .empty
-            let fired = state.apply(held, context, spans: &spans)
+            let fired = state.apply(held, context)
             self = .sequence(state)
             return fired.map { [$0] } ?? []
         case .absence(var state):
             self = .empty
-            let fired = state.apply(held, context, spans: &spans)
+            let fired = state.apply(held, context)
             self = .absence(state)
             return fired.map { [$0] } ?? []
         case .firstSeen(var state):
@@ -132,7 +91,7 @@ enum KeyEngine: Sendable {
 
     /// Fires what closes at `watermark` (everything that can close when `nil`: end of input)
     /// and drops what no later partial can reach.
-    mutating func close(at watermark: Int64?, _ context: EngineContext, spans: inout [OffsetSpan]) -> [Fired] {
+    mutating func close(at watermark: Int64?, _ context: EngineContext) -> [Fired] {
         switch self {
         case .sliding(var state):
             self = .empty
@@ -143,12 +102,12 @@ enum KeyEngine: Sendable {
             return []
         case .buckets(var state):
             self = .empty
-            let fired = state.close(at: watermark, context, spans: &spans)
+            let fired = state.close(at: watermark, context)
             self = .buckets(state)
             return fired
         case .sessions(var state):
             self = .empty
-            let fired = state.close(at: watermark, context, spans: &spans)
+            let fired = state.close(at: watermark, context)
             self = .sessions(state)
             return fired
         case .sequence(var state):
@@ -158,7 +117,7 @@ enum KeyEngine: Sendable {
             return []
         case .absence(var state):
             self = .empty
-            let fired = state.close(at: watermark, context, spans: &spans)
+            let fired = state.close(at: watermark, context)
             self = .absence(state)
             return fired.map { [$0] } ?? []
         case .firstSeen(var state):
@@ -168,7 +127,7 @@ enum KeyEngine: Sendable {
             return []
         case .baseline(var state):
             self = .empty
-            let fired = state.close(at: watermark, context, spans: &spans)
+            let fired = state.close(at: watermark, context)
             self = .baseline(state)
             return fired
         }
@@ -224,7 +183,6 @@ struct WindowContents: Sendable {
     private(set) var first: Int64
     private(set) var last: Int64
     private(set) var oldestOffset: Int64
-    private(set) var newestOffset: Int64
     private(set) var eventUIDs: [String] = []
     private(set) var context: JSON
     private var occurrences: Set<String> = []
@@ -236,7 +194,6 @@ struct WindowContents: Sendable {
         first = held.eventTime
         last = held.eventTime
         oldestOffset = held.offset
-        newestOffset = held.offset
         context = held.context
         add(held)
     }
@@ -245,7 +202,6 @@ struct WindowContents: Sendable {
         count += 1
         last = held.eventTime
         oldestOffset = min(oldestOffset, held.offset)
-        newestOffset = max(newestOffset, held.offset)
         context = held.context
         if eventUIDs.count < AlertBuilder.maximumEventUIDs { eventUIDs.append(held.eventUID) }
         if let value = held.value {
@@ -257,9 +213,6 @@ struct WindowContents: Sendable {
             }
         }
     }
-
-    /// The offsets of its events, for ``OffsetSpan``.
-    var span: OffsetSpan { OffsetSpan(low: oldestOffset, high: newestOffset) }
 
     func value(_ aggregate: WindowSpec.Aggregate) -> Double {
         switch aggregate {
@@ -302,14 +255,13 @@ struct BucketWindows: Sendable {
         }
     }
 
-    mutating func close(at watermark: Int64?, _ context: EngineContext, spans: inout [OffsetSpan]) -> [Fired] {
+    mutating func close(at watermark: Int64?, _ context: EngineContext) -> [Fired] {
         let window = context.rule.window!
         var fired: [Fired] = []
         for start in windows.keys.sorted() {
             let end = start.addingClamped(window.sizeMillis)
             if let watermark, end.addingClamped(window.graceMillis) > watermark { break }
             if let alert = windows[start]!.fire(start: start, end: end, context) { fired.append(alert) }
-            spans.add(windows[start]!.span)
             windows[start] = nil
         }
         return fired
@@ -329,7 +281,7 @@ struct SessionWindows: Sendable {
 
     private(set) var sessions: [Session] = []
 
-    mutating func apply(_ held: Held, _ context: EngineContext, spans: inout [OffsetSpan]) -> [Fired] {
+    mutating func apply(_ held: Held, _ context: EngineContext) -> [Fired] {
         let window = context.rule.window!
         if var session = sessions.last, held.eventTime < session.end {
             session.contents.add(held)
@@ -342,19 +294,17 @@ struct SessionWindows: Sendable {
         // alerts leave in order.
         while let session = sessions.first, session.end <= held.eventTime {
             if let alert = session.contents.fire(start: session.contents.first, end: session.end, context) { fired.append(alert) }
-            spans.add(session.contents.span)
             sessions.removeFirst()
         }
         sessions.append(Session(contents: WindowContents(held), end: Self.end(first: held.eventTime, last: held.eventTime, window: window)))
         return fired
     }
 
-    mutating func close(at watermark: Int64?, _ context: EngineContext, spans: inout [OffsetSpan]) -> [Fired] {
+    mutating func close(at watermark: Int64?, _ context: EngineContext) -> [Fired] {
         var fired: [Fired] = []
         while let session = sessions.first {
             if let watermark, session.end.addingClamped(context.rule.graceMillis) > watermark { break }
             if let alert = session.contents.fire(start: session.contents.first, end: session.end, context) { fired.append(alert) }
-            spans.add(session.contents.span)
             sessions.removeFirst()
         }
         return fired
@@ -380,12 +330,11 @@ struct SequenceMatcher: Sendable {
         var eventUIDs: [String]
         var lastUID: String
         var oldestOffset: Int64
-        var newestOffset: Int64
     }
 
     private(set) var runs: [Run] = []
 
-    mutating func apply(_ held: Held, _ context: EngineContext, spans: inout [OffsetSpan]) -> Fired? {
+    mutating func apply(_ held: Held, _ context: EngineContext) -> Fired? {
         let spec = context.rule.sequence!
         guard let step = held.step, step < spec.steps.count else { return nil }
         runs.removeAll { held.eventTime - $0.start >= spec.withinMillis }
@@ -396,7 +345,6 @@ struct SequenceMatcher: Sendable {
             if run.eventUIDs.count < AlertBuilder.maximumEventUIDs { run.eventUIDs.append(held.eventUID) }
             run.lastUID = held.eventUID
             run.oldestOffset = min(run.oldestOffset, held.offset)
-            run.newestOffset = max(run.newestOffset, held.offset)
             if run.countInStep == spec.steps[run.step].count {
                 run.step += 1
                 run.countInStep = 0
@@ -409,7 +357,7 @@ struct SequenceMatcher: Sendable {
         }
         if step == 0 {
             var run = Run(start: held.eventTime, step: 0, countInStep: 0, stepCounts: Array(repeating: 0, count: spec.steps.count),
-                          eventUIDs: [], lastUID: "", oldestOffset: held.offset, newestOffset: held.offset)
+                          eventUIDs: [], lastUID: "", oldestOffset: held.offset)
             take(&run)
             runs.append(run)
         }
@@ -418,8 +366,6 @@ struct SequenceMatcher: Sendable {
             completed = run
         }
         if let completed {
-            // Every run of the key ends here, not only the completed one.
-            spans.add(OffsetSpan(low: runs.map(\.oldestOffset).min()!, high: runs.map(\.newestOffset).max()!))
             runs.removeAll()
             let alert = AlertBuilder.sequence(
                 rule: context.rule, groupKey: context.key.groupKey, groupValues: context.groupValues, start: completed.start,
@@ -454,22 +400,17 @@ struct AbsenceWatch: Sendable {
         var eventUIDs: [String]
         var context: JSON
         var oldestOffset: Int64
-        var newestOffset: Int64
     }
 
     private(set) var open: Expectation?
 
-    /// An expected event ends the expectation too, but a rebuild that missed some of its
-    /// triggers would end it the same way (its deadline only moves later), so only a fired
-    /// expectation's offsets make a span.
-    mutating func apply(_ held: Held, _ context: EngineContext, spans: inout [OffsetSpan]) -> Fired? {
+    mutating func apply(_ held: Held, _ context: EngineContext) -> Fired? {
         let within = context.rule.absence!.withinMillis
         var fired: Fired?
         if let current = open, held.eventTime >= current.start.addingClamped(within) {
             // Its deadline passed before this event: it fires (only seen at end of input or
             // when grace held this partial back).
             fired = Self.fire(current, context)
-            spans.add(OffsetSpan(low: current.oldestOffset, high: current.newestOffset))
             open = nil
         }
         switch held.step {
@@ -478,11 +419,10 @@ struct AbsenceWatch: Sendable {
                 current.count += 1
                 if current.eventUIDs.count < AlertBuilder.maximumEventUIDs { current.eventUIDs.append(held.eventUID) }
                 current.oldestOffset = min(current.oldestOffset, held.offset)
-                current.newestOffset = max(current.newestOffset, held.offset)
                 open = current
             } else {
                 open = Expectation(start: held.eventTime, count: 1, eventUIDs: [held.eventUID], context: held.context,
-                                   oldestOffset: held.offset, newestOffset: held.offset)
+                                   oldestOffset: held.offset)
             }
         case 1:
             open = nil
@@ -492,11 +432,10 @@ struct AbsenceWatch: Sendable {
         return fired
     }
 
-    mutating func close(at watermark: Int64?, _ context: EngineContext, spans: inout [OffsetSpan]) -> Fired? {
+    mutating func close(at watermark: Int64?, _ context: EngineContext) -> Fired? {
         guard let current = open else { return nil }
         let spec = context.rule.absence!
         if let watermark, current.start.addingClamped(spec.withinMillis).addingClamped(spec.graceMillis) > watermark { return nil }
-        spans.add(OffsetSpan(low: current.oldestOffset, high: current.newestOffset))
         open = nil
         return Self.fire(current, context)
     }
@@ -581,14 +520,13 @@ struct BaselineState: Sendable {
         return lastClosedEnd.map { $0.addingClamped(spec.intervalMillis * Int64(spec.history)).addingClamped(spec.graceMillis) }
     }
 
-    mutating func close(at watermark: Int64?, _ context: EngineContext, spans: inout [OffsetSpan]) -> [Fired] {
+    mutating func close(at watermark: Int64?, _ context: EngineContext) -> [Fired] {
         let spec = context.rule.baseline!
         var fired: [Fired] = []
         for start in open.keys.sorted() {
             let end = start.addingClamped(spec.intervalMillis)
             if let watermark, end.addingClamped(spec.graceMillis) > watermark { break }
             let contents = open.removeValue(forKey: start)!
-            spans.add(contents.span)
             // Decided by event time, as the watermark would have: a key idle for a whole
             // history starts over.
             if let lastClosedEnd, start - lastClosedEnd >= spec.intervalMillis * Int64(spec.history) { resetHistory() }
@@ -695,7 +633,7 @@ struct SlidingWindowState: Sendable {
 
     /// Adds one final partial; returns the alert when the aggregate meets the threshold, and
     /// then starts over (one alert per burst).
-    mutating func apply(_ held: Held, _ context: EngineContext, spans: inout [OffsetSpan]) -> Fired? {
+    mutating func apply(_ held: Held, _ context: EngineContext) -> Fired? {
         guard let spec = context.rule.window else { return nil }
         if window.last == held { return nil }
         // Expired entries go before the new one comes, as eviction by the watermark would have
@@ -706,8 +644,6 @@ struct SlidingWindowState: Sendable {
         let value = value
         guard spec.threshold.isSatisfied(by: value) else { return nil }
         let offset = window.map(\.offset).min() ?? held.offset
-        // Starting over depends on every partial of the window: a rebuild must see all or none.
-        spans.add(OffsetSpan(low: offset, high: window.map(\.offset).max() ?? held.offset))
         let alert = AlertBuilder.window(
             rule: context.rule, groupKey: context.key.groupKey, groupValues: context.groupValues,
             windowStart: window.first!.eventTime, windowEnd: held.eventTime, count: window.count,

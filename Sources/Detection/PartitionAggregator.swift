@@ -40,8 +40,6 @@ public struct PartitionAggregator: Sendable {
     private var appliedCap: Int64?
     /// The stateful rules' ids, sorted: the order in which rules fire together.
     private var ruleOrder: [String] = []
-    /// Partials taken since the rules' ended spans were last trimmed to the commit point.
-    private var sinceTrim = 0
 
     /// An aggregator for the stateful rules of `rules` (single-event rules are ignored). A
     /// rule without `max_keys` holds at most `maxKeysPerRule` keys.
@@ -78,21 +76,7 @@ public struct PartitionAggregator: Sendable {
         var alerts = aggregator.add(partial, offset: offset, cap: cap)
         byRule[partial.ruleID] = aggregator
         if let cap { alerts += applyCap(cap) }
-        sinceTrim += 1
-        if sinceTrim >= 1024 { trimSpans() }
         return alerts
-    }
-
-    /// Forgets the ended spans that lie wholly before the commit point (all of them when
-    /// nothing is held: the commit point is then past every offset read).
-    private mutating func trimSpans() {
-        sinceTrim = 0
-        let point = oldestRetainedOffset() ?? .max
-        for id in ruleOrder {
-            guard var aggregator = byRule.removeValue(forKey: id) else { continue }
-            aggregator.forgetSpans(before: point)
-            byRule[id] = aggregator
-        }
     }
 
     /// The progress of the slowest source that still holds the watermark back (`Int64.min`
@@ -142,13 +126,9 @@ public struct PartitionAggregator: Sendable {
         return alerts
     }
 
-    /// Where a new owner of the partition must start reading to rebuild this state: the
-    /// smallest offset any rule still holds, moved back to the start of any span of ended
-    /// state it falls inside, whichever rule's (see ``WindowAggregator/oldestRetainedOffset()``);
-    /// `nil` when nothing is held.
+    /// The smallest offset any rule still holds; `nil` when nothing is held.
     public func oldestRetainedOffset() -> Int64? {
-        OffsetSpan.commitPoint(held: byRule.values.compactMap { $0.oldestHeldOffset() }.min(),
-                               spans: byRule.values.flatMap(\.spansOfEndedState))
+        byRule.values.compactMap { $0.oldestRetainedOffset() }.min()
     }
 
     /// Partials dropped because they arrived behind their rule's watermark.

@@ -48,9 +48,6 @@ public struct WindowAggregator: Sendable {
     private var ruleIndex: [String: Int] = [:]
     // How many rules currently keep their keys ordered by recency (see `RuleKeys.recency`).
     private var trackedRules = 0
-    // The offsets of state that ended together (see `OffsetSpan`), until the commit point is
-    // past them.
-    private var endedSpans: [OffsetSpan] = []
 
     /// An aggregator for the stateful rules of `rules` (single-event rules are ignored). A rule
     /// without `max_keys` holds at most `maxKeysPerRule` keys (at least 1).
@@ -173,18 +170,11 @@ public struct WindowAggregator: Sendable {
         return alerts
     }
 
-    /// Where a rebuild of this state must start reading: the smallest offset of any partial
-    /// still held (pending, in a window or sequence, or behind the last alert of a suppression
-    /// period), moved back to the start of any span of state that ended together and that it
-    /// falls inside (a fired sliding window, a completed sequence, a closed window, session or
-    /// fired absence: read only in part, it would end differently). The partition's offsets
-    /// before it are no longer needed. `nil` when nothing is held. Linear in the partials held.
+    /// The smallest offset of any partial still held (pending, in a window or sequence, or
+    /// behind the last alert of a suppression period): the partition's offsets before it are
+    /// no longer needed to rebuild this state. `nil` when nothing is held. Linear in the
+    /// partials held.
     public func oldestRetainedOffset() -> Int64? {
-        OffsetSpan.commitPoint(held: oldestHeldOffset(), spans: endedSpans)
-    }
-
-    /// The smallest offset of any partial still held, without regard to ended spans.
-    func oldestHeldOffset() -> Int64? {
         var oldest: Int64?
         func note(_ offset: Int64?) {
             guard let offset else { return }
@@ -196,15 +186,6 @@ public struct WindowAggregator: Sendable {
         }
         for suppression in suppressions.values { note(suppression.offset) }
         return oldest
-    }
-
-    /// The spans of state that ended, which the commit point must not fall inside.
-    var spansOfEndedState: [OffsetSpan] { endedSpans }
-
-    /// Forgets the spans that end before `offset`, a commit point: commit points only move
-    /// forward (everything held later was read later), so no later one can fall inside them.
-    mutating func forgetSpans(before offset: Int64) {
-        endedSpans.removeAll { $0.high < offset }
     }
 
     private mutating func advance(to candidate: Int64) -> [JSON] {
@@ -317,9 +298,9 @@ public struct WindowAggregator: Sendable {
         while let next = state.pending.first,
               watermark.map({ next.eventTime.addingClamped(rule.graceMillis) < $0 }) ?? true {
             state.pending.removeFirst()
-            fired += state.engine.apply(next, context, spans: &endedSpans)
+            fired += state.engine.apply(next, context)
         }
-        fired += state.engine.close(at: watermark, context, spans: &endedSpans)
+        fired += state.engine.close(at: watermark, context)
         if let next = state.engine.nextDeadline(context), state.scheduled.map({ next < $0 }) ?? true {
             state.scheduled = next
             deadlines.push(Deadline(time: next, key: id))
