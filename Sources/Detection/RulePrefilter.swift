@@ -62,10 +62,7 @@ final class RulePrefilter: Sendable {
         }
     }
 
-    /// Whether any rule is filtered at all (otherwise `candidates` need not be asked).
-    var isEmpty: Bool { readers.isEmpty }
-
-    /// The indexed tests `event` passes, as bits.
+    /// The indexed tests `event` passes, as bits (0 at once when nothing is indexed).
     func passedTests(_ event: JSON) -> UInt64 {
         var passed: UInt64 = 0
         for index in readers.indices {

@@ -226,7 +226,7 @@ public struct RuleSelector: Sendable {
         var uid: String?
         // Taken from the event once, whichever rules select it.
         var eventContext: JSON?
-        let passed = prefilter.isEmpty ? 0 : prefilter.passedTests(event)
+        let passed = prefilter.passedTests(event)
         for (index, entry) in entries.enumerated()
         where prefilter.mayMatch(rule: index, passed: passed) && evaluate(entry.rule.match, on: event) {
             let rule = entry.rule
