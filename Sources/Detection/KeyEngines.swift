@@ -17,7 +17,7 @@ struct Fired: Sendable {
 
 /// The per-key state of one kind of stateful rule. Final partials reach `apply` in (event
 /// time, uid, step) order; `close(at:)` fires and evicts what the watermark has passed.
-enum KeyEngine: Sendable {
+enum KeyEngine: Sendable, Codable {
     case sliding(SlidingWindowState)
     case buckets(BucketWindows)
     case sessions(SessionWindows)
@@ -178,7 +178,7 @@ enum KeyEngine: Sendable {
 
 /// The events of one closed-form window (tumbling, hopping, session) and their aggregate,
 /// built only by adding events in order, so every aggregate is exact and order-independent.
-struct WindowContents: Sendable {
+struct WindowContents: Sendable, Codable {
     private(set) var count = 0
     private(set) var first: Int64
     private(set) var last: Int64
@@ -241,7 +241,7 @@ struct WindowContents: Sendable {
 /// Tumbling and hopping windows of one key: epoch-aligned windows [start, start + size) that
 /// start every `advance` (every `size` for tumbling), by start; a window closes when the
 /// watermark reaches its end plus grace.
-struct BucketWindows: Sendable {
+struct BucketWindows: Sendable, Codable {
     private(set) var windows: [Int64: WindowContents] = [:]
 
     mutating func apply(_ held: Held, window: WindowSpec) {
@@ -273,8 +273,8 @@ struct BucketWindows: Sendable {
 /// max_size)) and closes when the watermark reaches that end plus grace. Events arrive in
 /// event-time order, so an event that bridges two sessions reaches them before either closes
 /// and they are one session from the start.
-struct SessionWindows: Sendable {
-    struct Session: Sendable {
+struct SessionWindows: Sendable, Codable {
+    struct Session: Sendable, Codable {
         var contents: WindowContents
         var end: Int64
     }
@@ -321,8 +321,8 @@ struct SessionWindows: Sendable {
 /// later is kept (it has more time left and needs the same events), so at most the sum of
 /// the step counts runs are held. When a run completes the last step the alert fires and
 /// every run of the key is dropped: one alert per completed sequence, then matching starts over.
-struct SequenceMatcher: Sendable {
-    struct Run: Sendable {
+struct SequenceMatcher: Sendable, Codable {
+    struct Run: Sendable, Codable {
         let start: Int64
         var step: Int
         var countInStep: Int
@@ -393,8 +393,8 @@ struct SequenceMatcher: Sendable {
 /// An absence of one key: the open expectation after a trigger. Triggers while one is open
 /// fold into it; the expected event before the deadline (trigger time + within) closes it
 /// silently; the watermark reaching the deadline plus grace (or end of input) fires it.
-struct AbsenceWatch: Sendable {
-    struct Expectation: Sendable {
+struct AbsenceWatch: Sendable, Codable {
+    struct Expectation: Sendable, Codable {
         let start: Int64
         var count: Int
         var eventUIDs: [String]
@@ -453,8 +453,8 @@ struct AbsenceWatch: Sendable {
 /// its latest event, and the key's history (first event time, number of events). A value's
 /// entry goes when the watermark passes its time + lookback + grace; when none is left the key
 /// starts over, history included.
-struct FirstSeenState: Sendable {
-    struct Seen: Sendable {
+struct FirstSeenState: Sendable, Codable {
+    struct Seen: Sendable, Codable {
         var time: Int64
         var offset: Int64
     }
@@ -500,7 +500,7 @@ struct FirstSeenState: Sendable {
 /// ones — the last `history` values (zscore) or the running weighted mean and variance (ewma).
 /// Intervals without events between two with events count as 0. After `history` empty
 /// intervals the key starts over.
-struct BaselineState: Sendable {
+struct BaselineState: Sendable, Codable {
     private(set) var open: [Int64: WindowContents] = [:]
     private var values: [Double] = []
     private var mean: Double = 0
@@ -607,7 +607,7 @@ func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
 /// The state of one key of a sliding window: the final partials within `size` of the newest,
 /// with the aggregate kept up to date as they come and go (a value → occurrences table for `distinct`, a running sum for `sum` and `avg`; `min` and
 /// `max` rescan the window, which the size bounds).
-struct SlidingWindowState: Sendable {
+struct SlidingWindowState: Sendable, Codable {
     let aggregate: WindowSpec.Aggregate
     /// Sorted; final, spanning less than the window size. Changed only through `append`,
     /// `removeOldest` and `removeAll`, which keep the aggregate in step.

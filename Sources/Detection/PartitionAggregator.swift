@@ -1,3 +1,4 @@
+import Foundation
 import OCSF
 
 /// The aggregate state of one partials partition: a ``WindowAggregator`` per stateful rule, so
@@ -40,6 +41,12 @@ public struct PartitionAggregator: Sendable {
     private var appliedCap: Int64?
     /// The stateful rules' ids, sorted: the order in which rules fire together.
     private var ruleOrder: [String] = []
+    /// Each stateful rule's version and state signature: a snapshot's state of a rule is
+    /// restored only into the same.
+    private var ruleVersions: [String: (version: Int, signature: String)] = [:]
+    /// After ``init(restoring:rules:maxKeysPerRule:tracksSources:sourceIdleMillis:)``: which
+    /// rules got their state back; empty otherwise.
+    public private(set) var restoreReport = RestoreReport()
 
     /// An aggregator for the stateful rules of `rules` (single-event rules are ignored). A
     /// rule without `max_keys` holds at most `maxKeysPerRule` keys.
@@ -51,6 +58,7 @@ public struct PartitionAggregator: Sendable {
         for rule in rules.rules where rule.isStateful {
             guard let single = try? RuleSet(rules: [rule]) else { continue }
             byRule[rule.id] = WindowAggregator(rules: single, maxKeysPerRule: maxKeysPerRule)
+            ruleVersions[rule.id] = (rule.version, rule.stateSignature)
         }
         ruleOrder = byRule.keys.sorted()
     }
@@ -164,4 +172,106 @@ public struct PartitionAggregator: Sendable {
     public func evictedKeys(rule id: String) -> Int { byRule[id]?.evictedKeys ?? 0 }
     /// Whether any rule holds state (open keys or a running suppression).
     public var holdsState: Bool { byRule.values.contains { $0.holdsState } }
+}
+
+extension PartitionAggregator {
+    /// The serialized form of a partition's aggregate state (``snapshot()``).
+    struct Snapshot: Codable {
+        struct RuleState: Codable {
+            var id: String
+            var version: Int
+            /// ``Rule/stateSignature`` when saved.
+            var signature: String
+            var state: WindowAggregator.State
+        }
+        struct Source: Codable {
+            var name: String
+            var newest: Int64?
+            var seenAt: Int64
+        }
+        /// Bumped when the layout changes; a snapshot of another format is not restored.
+        static let currentFormat = 1
+        var format: Int
+        var rules: [RuleState]
+        var unknownRuleRecords: Int
+        var sources: [Source]
+        var expectedSources: [String]
+        var appliedCap: Int64?
+    }
+
+    /// The whole state as bytes: every rule's keys, pending partials, engine state, suppressions
+    /// and watermark, and the sources' progress. An aggregator restored from them
+    /// (``init(restoring:rules:maxKeysPerRule:tracksSources:sourceIdleMillis:)``) and given the
+    /// partials that follow behaves exactly as this one does.
+    public func snapshot() throws -> [UInt8] {
+        let snapshot = Snapshot(
+            format: Snapshot.currentFormat,
+            rules: ruleOrder.compactMap { id in
+                byRule[id].map { Snapshot.RuleState(id: id, version: ruleVersions[id]?.version ?? 0,
+                                                    signature: ruleVersions[id]?.signature ?? "", state: $0.state) }
+            },
+            unknownRuleRecords: unknownRuleRecords,
+            sources: sources.keys.sorted().map { Snapshot.Source(name: $0, newest: sources[$0]!.newest, seenAt: sources[$0]!.seenAt) },
+            expectedSources: expectedSources, appliedCap: appliedCap)
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return Array(try encoder.encode(snapshot))
+    }
+
+    /// An aggregator for `rules` resuming from `bytes` (a ``snapshot()``). A rule whose id,
+    /// version and state parameters (``Rule/stateSignature``) are as in the snapshot gets its
+    /// state back; any other rule starts empty (it is new or its definition changed), and state of rules no longer loaded is dropped: all are
+    /// listed in ``restoreReport``. Throws when the bytes are not a snapshot of this format.
+    public init(restoring bytes: [UInt8], rules: RuleSet, maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule,
+                tracksSources: Bool = false, sourceIdleMillis: Int64? = nil) throws {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let snapshot = try decoder.decode(Snapshot.self, from: Data(bytes))
+        guard snapshot.format == Snapshot.currentFormat else {
+            throw SnapshotError("aggregate snapshot format \(snapshot.format) is not \(Snapshot.currentFormat)")
+        }
+        self.init(rules: rules, maxKeysPerRule: maxKeysPerRule, tracksSources: tracksSources, sourceIdleMillis: sourceIdleMillis)
+        var report = RestoreReport()
+        for saved in snapshot.rules {
+            guard let rule = rules.rules.first(where: { $0.id == saved.id }), rule.isStateful else {
+                report.dropped.append(saved.id)
+                continue
+            }
+            guard rule.version == saved.version, rule.stateSignature == saved.signature, let single = try? RuleSet(rules: [rule]),
+                  let restored = WindowAggregator(rules: single, maxKeysPerRule: maxKeysPerRule, state: saved.state) else {
+                report.reset.append(saved.id)
+                continue
+            }
+            byRule[saved.id] = restored
+            report.restored.append(saved.id)
+        }
+        let saved = Set(snapshot.rules.map(\.id))
+        report.added = ruleOrder.filter { !saved.contains($0) }
+        unknownRuleRecords = snapshot.unknownRuleRecords
+        for source in snapshot.sources { sources[source.name] = (source.newest, source.seenAt) }
+        expectedSources = snapshot.expectedSources
+        appliedCap = snapshot.appliedCap
+        restoreReport = report
+    }
+}
+
+/// What a restore from a snapshot did with each rule's saved state.
+public struct RestoreReport: Sendable, Equatable {
+    /// Rules whose state came back.
+    public var restored: [String] = []
+    /// Rules loaded now with another version, or other window, sequence, absence, first_seen,
+    /// baseline or suppress parameters, than the snapshot's: they start empty.
+    public var reset: [String] = []
+    /// Rules in the snapshot that are not loaded (or no longer stateful): their state is dropped.
+    public var dropped: [String] = []
+    /// Stateful rules loaded now that the snapshot does not have: they start empty.
+    public var added: [String] = []
+
+    public init() {}
+}
+
+/// A snapshot that cannot be restored.
+public struct SnapshotError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

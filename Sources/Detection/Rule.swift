@@ -388,7 +388,7 @@ public struct WindowSpec: Sendable, Equatable {
 
     /// What is computed over the events of a window. Every aggregate but `count` reads one
     /// field of each selected event; the select step carries its value in the partial.
-    public enum Aggregate: Sendable, Equatable {
+    public enum Aggregate: Sendable, Equatable, Codable {
         /// The number of events.
         case count
         /// The number of different values (compared as text) of the field.
@@ -578,5 +578,24 @@ extension String {
         while let first = scalars.first, first.isWhitespace { scalars.removeFirst() }
         while let last = scalars.last, last.isWhitespace { scalars.removeLast() }
         return String(scalars)
+    }
+}
+
+extension Rule {
+    /// What the aggregate state of the rule depends on, as text: its window, sequence, absence,
+    /// first_seen or baseline parameters and its suppress period, without the conditions (the
+    /// select step applies those). State saved under another signature is not restored, even
+    /// when the version is the same.
+    var stateSignature: String {
+        var parts: [String] = []
+        if let window { parts.append("window \(window)") }
+        if let sequence {
+            parts.append("sequence \(sequence.groupBy) \(sequence.steps.map(\.count)) \(sequence.withinMillis) \(sequence.latenessMillis) \(sequence.graceMillis)")
+        }
+        if let absence { parts.append("absence \(absence.groupBy) \(absence.withinMillis) \(absence.latenessMillis) \(absence.graceMillis)") }
+        if let firstSeen { parts.append("first_seen \(firstSeen)") }
+        if let baseline { parts.append("baseline \(baseline)") }
+        parts.append("suppress \(suppressMillis.map { String($0) } ?? "none")")
+        return parts.joined(separator: "; ")
     }
 }

@@ -342,7 +342,7 @@ public struct WindowAggregator: Sendable {
 /// The last emitted alert of a key with `suppress`: later alerts before `until` are counted,
 /// not emitted. `offset` is the oldest partial behind that alert, retained so a rebuild fires
 /// it again (the same id) and so suppresses what it suppressed before.
-struct Suppression: Sendable {
+struct Suppression: Sendable, Codable {
     let until: Int64
     let expiry: Int64
     let offset: Int64
@@ -350,7 +350,7 @@ struct Suppression: Sendable {
 
 /// The state of one (rule, group key): partials waiting to become final, and the engine
 /// they are applied to.
-struct KeyState: Sendable {
+struct KeyState: Sendable, Codable {
     let groupValues: [String: String]
     var engine: KeyEngine
     /// Sorted; not yet final.
@@ -382,7 +382,7 @@ struct KeyState: Sendable {
 }
 
 /// A (rule, group key) pair.
-struct KeyID: Hashable, Comparable, Sendable {
+struct KeyID: Hashable, Comparable, Sendable, Codable {
     let ruleID: String
     let groupKey: String
 
@@ -392,7 +392,7 @@ struct KeyID: Hashable, Comparable, Sendable {
 }
 
 /// A partial held by the aggregator, ordered by (event time, event uid, step).
-struct Held: Comparable, Sendable {
+struct Held: Comparable, Sendable, Codable {
     let eventTime: Int64
     let eventUID: String
     let offset: Int64
@@ -425,7 +425,7 @@ struct Held: Comparable, Sendable {
 }
 
 /// A moment at which a key needs attention.
-struct Deadline: Comparable, Sendable {
+struct Deadline: Comparable, Sendable, Codable {
     let time: Int64
     let key: KeyID
 
@@ -434,9 +434,9 @@ struct Deadline: Comparable, Sendable {
 
 /// The keys of one rule in an aggregator: how many hold state or a running suppression, the
 /// cap on each, and how many were evicted.
-struct RuleKeys: Sendable {
+struct RuleKeys: Sendable, Codable {
     /// `max_keys`, or the aggregator's default.
-    let cap: Int
+    var cap: Int
     /// Keys holding state (an entry of `keys`).
     var stateKeys = 0
     /// Keys inside a suppression period (an entry of `suppressions`).
@@ -454,7 +454,7 @@ struct RuleKeys: Sendable {
 }
 
 /// A binary min-heap.
-struct MinHeap<Element: Comparable & Sendable>: Sendable {
+struct MinHeap<Element: Comparable & Sendable & Codable>: Sendable, Codable {
     private var items: [Element] = []
 
     init() {}
@@ -512,5 +512,53 @@ extension Int64 {
         let (sum, overflow) = addingReportingOverflow(other)
         if overflow { return other > 0 ? .max : .min }
         return sum
+    }
+}
+
+extension WindowAggregator {
+    /// Everything that changes as partials arrive, which a snapshot keeps; the rules are not in
+    /// it (a restore supplies them).
+    struct State: Codable {
+        var watermark: Int64?
+        var lateRecords: Int
+        var unknownRuleRecords: Int
+        var valuelessRecords: Int
+        var suppressedAlerts: Int
+        var suppressedAlertsByRule: [String: Int]
+        var keys: [KeyID: KeyState]
+        var finalizations: MinHeap<Deadline>
+        var deadlines: MinHeap<Deadline>
+        var suppressions: [KeyID: Suppression]
+        var ruleKeys: [RuleKeys]
+        var trackedRules: Int
+    }
+
+    var state: State {
+        State(watermark: watermark, lateRecords: lateRecords, unknownRuleRecords: unknownRuleRecords,
+              valuelessRecords: valuelessRecords, suppressedAlerts: suppressedAlerts,
+              suppressedAlertsByRule: suppressedAlertsByRule, keys: keys, finalizations: finalizations,
+              deadlines: deadlines, suppressions: suppressions, ruleKeys: ruleKeys, trackedRules: trackedRules)
+    }
+
+    /// An aggregator for `rules` resuming from `state`; `nil` when the state holds a different
+    /// number of rules than `rules` has stateful ones.
+    init?(rules: RuleSet, maxKeysPerRule: Int, state: State) {
+        self.init(rules: rules, maxKeysPerRule: maxKeysPerRule)
+        guard state.ruleKeys.count == ruleKeys.count else { return nil }
+        watermark = state.watermark
+        lateRecords = state.lateRecords
+        unknownRuleRecords = state.unknownRuleRecords
+        valuelessRecords = state.valuelessRecords
+        suppressedAlerts = state.suppressedAlerts
+        suppressedAlertsByRule = state.suppressedAlertsByRule
+        keys = state.keys
+        finalizations = state.finalizations
+        deadlines = state.deadlines
+        suppressions = state.suppressions
+        // The cap in force now (a lowered one evicts down to it at the next new key).
+        let caps = ruleKeys.map(\.cap)
+        ruleKeys = state.ruleKeys
+        for index in ruleKeys.indices { ruleKeys[index].cap = caps[index] }
+        trackedRules = state.trackedRules
     }
 }

@@ -58,6 +58,16 @@ public protocol StageProcessor: Sendable {
     mutating func idleAsync(now: Int64) async -> StageOutput
     /// Partitions this copy now owns.
     mutating func partitionsAssigned(_ partitions: [TopicPartition])
+    /// What the runner calls on assignment, before any record of `partitions` is processed:
+    /// `partitionsAssigned(_:)` unless the processor loads state (detect aggregate restores
+    /// its snapshots).
+    mutating func partitionsAssignedAsync(_ partitions: [TopicPartition]) async
+    /// Called after a batch's outputs are all acknowledged, before its offsets are stored:
+    /// records that save the processor's state (detect aggregate snapshots), if any are due.
+    mutating func checkpoint(now: Int64) -> [OutgoingRecord]
+    /// Every record of the last ``checkpoint(now:)`` was acknowledged (`true`), or some was
+    /// not (`false`: the checkpoint does not count).
+    mutating func checkpointDelivered(_ delivered: Bool)
     /// Partitions this copy no longer owns; drop their state.
     mutating func partitionsRevoked(_ partitions: [TopicPartition])
     /// The lowest offset of `partition` whose record the processor still holds in state
@@ -71,6 +81,9 @@ extension StageProcessor {
     public mutating func processAsync(_ record: ConsumedRecord) async -> StageOutput { process(record) }
     public mutating func idleAsync(now: Int64) async -> StageOutput { idle(now: now) }
     public mutating func partitionsAssigned(_ partitions: [TopicPartition]) {}
+    public mutating func partitionsAssignedAsync(_ partitions: [TopicPartition]) async { partitionsAssigned(partitions) }
+    public mutating func checkpoint(now: Int64) -> [OutgoingRecord] { [] }
+    public mutating func checkpointDelivered(_ delivered: Bool) {}
     public mutating func partitionsRevoked(_ partitions: [TopicPartition]) {}
     public func retainedOffset(for partition: TopicPartition) -> Int64? { nil }
 }
@@ -189,7 +202,7 @@ public final class StageRunner: Service, Sendable {
             for change in listener.drain() {
                 switch change {
                 case .assigned(let partitions):
-                    processor.partitionsAssigned(partitions)
+                    await processor.partitionsAssignedAsync(partitions)
                     if alignment != nil {
                         alignment!.assigned(partitions, now: now)
                         // A partition paused by an earlier owner of this process's consumer
@@ -250,6 +263,8 @@ public final class StageRunner: Service, Sendable {
             }
             // Not delivered (shutdown during retries): store nothing; the batch is re-read later.
             guard try await deliver(pending, inputs: inputs, producer: &producer) else { return }
+            let checkpoint = processor.checkpoint(now: Int64(Date().timeIntervalSince1970 * 1000))
+            if !checkpoint.isEmpty { processor.checkpointDelivered(await deliverCheckpoint(checkpoint, producer: producer)) }
             try storeOffsets(for: inputs, consumer: consumer, processor: processor)
             stats.withLock {
                 $0.inputs += inputs.count
@@ -351,6 +366,23 @@ public final class StageRunner: Service, Sendable {
             }
         }
         return true
+    }
+
+    /// Produces a checkpoint once, without retries (a later batch makes a newer one); `true`
+    /// when every record was acknowledged.
+    private func deliverCheckpoint(_ records: [OutgoingRecord], producer: KafkaProducer) async -> Bool {
+        do {
+            for case .failure(let error) in try await producer.sendEach(records) {
+                logger.warning("checkpoint not written", metadata: ["topic": .string(records[0].topic), "error": .string(error.description)])
+                metrics.increment("vigil_checkpoint_failures_total", labels: ["stage": config.stage],
+                                  help: "State checkpoints (detect aggregate snapshots) that were not written; the previous one stays in use.")
+                return false
+            }
+            return true
+        } catch {
+            logger.warning("checkpoint not written", metadata: ["error": .string(error.description)])
+            return false
+        }
     }
 
     /// Bytes of a payload kept in a truncated dead letter.

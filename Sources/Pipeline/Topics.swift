@@ -17,6 +17,8 @@ public struct Topics: Sendable, Equatable {
     public var enriched: String { prefix + "enriched" }
     /// Partial aggregation records keyed by rule and group (detect select -> aggregate).
     public var detectPartials: String { prefix + "detect.partials" }
+    /// Snapshots of the detect aggregate step's state, compacted (see `AggregateStateStore`).
+    public var detectState: String { prefix + "detect.state" }
     /// OCSF Detection Findings.
     public var alerts: String { prefix + "alerts" }
     /// Response commands keyed by target.
@@ -40,6 +42,8 @@ public struct Topics: Sendable, Equatable {
             TopicSpec(name: events, partitions: partitions, replicationFactor: replicationFactor, configs: week),
             TopicSpec(name: enriched, partitions: partitions, replicationFactor: replicationFactor, configs: week),
             TopicSpec(name: detectPartials, partitions: partitions, replicationFactor: replicationFactor, configs: partialsRetention),
+            TopicSpec(name: detectState, partitions: partitions, replicationFactor: replicationFactor,
+                      configs: ["cleanup.policy": "compact", "retention.ms": "-1"]),
             TopicSpec(name: alerts, partitions: partitions, replicationFactor: replicationFactor, configs: week),
             TopicSpec(name: commands, partitions: partitions, replicationFactor: replicationFactor, configs: week),
             TopicSpec(name: commandResults, partitions: partitions, replicationFactor: replicationFactor, configs: week),

@@ -2,6 +2,7 @@ import Detection
 import Foundation
 import Inventory
 import Kafka
+import Logging
 import Normalize
 import OCSF
 import Pipeline
@@ -113,9 +114,15 @@ func alertRecord(_ alert: JSON, topics: Topics) -> OutgoingRecord {
 /// vigil-detect, aggregate step: event-time windows, sequences and absences per partition of
 /// the partials topic.
 ///
-/// Window state is partition-local. The runner never commits past the oldest partial still
-/// held in a window (`retainedOffset`), so after a crash or a rebalance the new owner re-reads
-/// exactly what the windows need; deterministic alert ids make the re-read harmless.
+/// Window state is partition-local. With a state store, every `snapshotIntervalMillis` (after
+/// a batch's alerts are acknowledged) each partition's state is written to the state topic
+/// with the offset it resumes from, and a new owner (after a crash or a rebalance) restores the
+/// newest snapshot, skips the partials before its offset and reads on: it ends windows,
+/// sequences and suppressions exactly as the old owner did, and re-emits the alerts after the
+/// snapshot under the same ids with the same contents. The runner never commits past the
+/// snapshot's offset nor past the oldest partial still held (`retainedOffset`), so without a
+/// snapshot (none written yet, or the state topic lost) the new owner rebuilds by re-reading
+/// from the oldest held partial, which is not exact (docs/rules.md, "Takeovers").
 public struct DetectAggregateProcessor: StageProcessor {
     let rules: RuleSet
     let topics: Topics
@@ -130,13 +137,35 @@ public struct DetectAggregateProcessor: StageProcessor {
     let sourcePartitions: [String]
     var aggregators: [TopicPartition: PartitionAggregator] = [:]
     var lastActivity: [TopicPartition: Int64] = [:]
+    /// Where snapshots go; `nil`: none are written or restored.
+    let stateStore: AggregateStateStore?
+    /// Wall-clock time between two snapshots of a partition.
+    let snapshotIntervalMillis: Int64
+    /// Per partition: the offset after the last partial processed.
+    var processedNext: [TopicPartition: Int64] = [:]
+    /// Per partition: the last snapshot acknowledged (its offset and key slot), and one written
+    /// but not yet acknowledged.
+    var confirmedSnapshot: [TopicPartition: (next: Int64, slot: Int)] = [:]
+    var pendingSnapshot: [TopicPartition: (next: Int64, slot: Int)] = [:]
+    var lastSnapshotAt: [TopicPartition: Int64] = [:]
+    /// Restored partitions: the snapshot's offset, until the first partial at or after it.
+    var resumeFrom: [TopicPartition: Int64] = [:]
+    /// Restored partitions: the rules that start empty, which still read the partials before
+    /// the snapshot's offset.
+    var rebuildRules: [TopicPartition: Set<String>] = [:]
+    var generation: Int64 = 0
 
     /// An aggregate transform for `rules`; a rule without `max_keys` holds at most
     /// `maxKeysPerRule` keys per partition. Watermarks wait for the slowest source partition;
     /// with `idleAdvanceMillis`, `sourcePartitions` are expected from the start (a source silent
     /// that long stops holding back); without it only sources heard from count.
+    /// With `stateStore`, each partition's state is saved every `snapshotIntervalMillis` and
+    /// restored on assignment.
     public init(rules: RuleSet, topics: Topics, metrics: MetricsRegistry, idleAdvanceMillis: Int64?,
-                maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule, sourcePartitions: [String] = []) {
+                maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule, sourcePartitions: [String] = [],
+                stateStore: AggregateStateStore? = nil, snapshotIntervalMillis: Int64 = 5_000) {
+        self.stateStore = stateStore
+        self.snapshotIntervalMillis = snapshotIntervalMillis
         self.rules = rules
         self.topics = topics
         self.metrics = metrics
@@ -147,6 +176,33 @@ public struct DetectAggregateProcessor: StageProcessor {
 
     public mutating func process(_ record: ConsumedRecord) -> StageOutput {
         let tp = TopicPartition(topic: record.topic, partition: record.partition)
+        if let resume = resumeFrom[tp] {
+            // The restored snapshot already holds every partial before its offset.
+            if record.offset < resume {
+                // Except for rules that start empty (new, or changed since the snapshot), which
+                // rebuild from the partials before it as they would without a snapshot.
+                guard let rebuild = rebuildRules[tp], let ruleID = try? Partial(json: JSON.parse(record.value)).ruleID,
+                      rebuild.contains(ruleID) else {
+                    metrics.increment("vigil_detect_restore_skipped_partials_total",
+                                      help: "Partials read again after a takeover that the restored snapshot already held.")
+                    return .empty
+                }
+            } else {
+                resumeFrom[tp] = nil
+                rebuildRules[tp] = nil
+            }
+            if record.offset > resume {
+                // The partials between the snapshot and here are gone (retention) or were never
+                // read: the snapshot does not lead here. Rebuild from here instead.
+                stateStore?.logger.warning("snapshot does not reach the first partial read; rebuilding without it", metadata: [
+                    "partition": .string(tp.description), "snapshot_offset": "\(resume)", "first_offset": "\(record.offset)",
+                ])
+                metrics.increment("vigil_detect_restores_total", labels: ["outcome": "discarded"])
+                aggregators[tp] = nil
+                confirmedSnapshot[tp] = nil
+            }
+        }
+        processedNext[tp] = record.offset + 1
         let partial: Partial
         do {
             partial = try Partial(json: try JSON.parse(record.value))
@@ -245,12 +301,91 @@ public struct DetectAggregateProcessor: StageProcessor {
         for tp in partitions {
             aggregators[tp] = nil
             lastActivity[tp] = nil
+            processedNext[tp] = nil
+            confirmedSnapshot[tp] = nil
+            pendingSnapshot[tp] = nil
+            lastSnapshotAt[tp] = nil
+            resumeFrom[tp] = nil
+            rebuildRules[tp] = nil
         }
         setOpenKeysOfEveryRule()
     }
 
+    /// Restores each partition's newest snapshot, if the store has one.
+    public mutating func partitionsAssignedAsync(_ partitions: [TopicPartition]) async {
+        guard let stateStore else { return }
+        for tp in partitions where tp.topic == topics.detectPartials {
+            let outcome: String
+            do {
+                if let found = try await stateStore.latest(for: tp) {
+                    let aggregator = try PartitionAggregator(restoring: found.bytes, rules: rules, maxKeysPerRule: maxKeysPerRule,
+                                                             tracksSources: true, sourceIdleMillis: idleAdvanceMillis)
+                    aggregators[tp] = aggregator
+                    resumeFrom[tp] = found.next
+                    rebuildRules[tp] = Set(aggregator.restoreReport.reset + aggregator.restoreReport.added)
+                    confirmedSnapshot[tp] = (found.next, found.slot)
+                    generation = max(generation, found.generation)
+                    outcome = "restored"
+                    let report = aggregator.restoreReport
+                    stateStore.logger.info("aggregate state restored", metadata: [
+                        "partition": .string(tp.description), "offset": "\(found.next)", "bytes": "\(found.bytes.count)",
+                        "open_keys": "\(aggregator.openKeys)", "rules_reset": .string(report.reset.joined(separator: ",")),
+                        "rules_dropped": .string(report.dropped.joined(separator: ",")),
+                        "rules_added": .string(report.added.joined(separator: ",")),
+                    ])
+                } else {
+                    outcome = "none"
+                    stateStore.logger.info("no aggregate snapshot; rebuilding from the committed offset", metadata: ["partition": .string(tp.description)])
+                }
+            } catch {
+                outcome = "failed"
+                stateStore.logger.warning("aggregate snapshot not restored; rebuilding from the committed offset",
+                                          metadata: ["partition": .string(tp.description), "error": .string("\(error)")])
+            }
+            metrics.increment("vigil_detect_restores_total", labels: ["outcome": outcome],
+                              help: "Partition assignments by what became of the aggregate snapshot: restored, none, failed (unreadable), discarded (did not reach the input).")
+        }
+        setOpenKeysOfEveryRule()
+    }
+
+    /// Snapshots of the partitions that processed partials since their last one, once per
+    /// `snapshotIntervalMillis`.
+    public mutating func checkpoint(now: Int64) -> [OutgoingRecord] {
+        guard let stateStore, snapshotIntervalMillis > 0 else { return [] }
+        var records: [OutgoingRecord] = []
+        for (tp, next) in processedNext.sorted(by: { $0.key < $1.key }) {
+            guard next > confirmedSnapshot[tp]?.next ?? -1, now - (lastSnapshotAt[tp] ?? .min / 2) >= snapshotIntervalMillis,
+                  let aggregator = aggregators[tp] else { continue }
+            let bytes: [UInt8]
+            do { bytes = try aggregator.snapshot() } catch {
+                stateStore.logger.warning("aggregate snapshot failed", metadata: ["partition": .string(tp.description), "error": .string("\(error)")])
+                continue
+            }
+            generation = max(generation + 1, now)
+            let slot = 1 - (confirmedSnapshot[tp]?.slot ?? 1)
+            records += stateStore.records(source: tp, next: next, generation: generation, slot: slot, bytes: bytes)
+            pendingSnapshot[tp] = (next, slot)
+            lastSnapshotAt[tp] = now
+            metrics.set("vigil_detect_snapshot_bytes", Double(bytes.count), labels: ["partition": String(tp.partition)],
+                        help: "Size of the last aggregate snapshot of a partials partition.")
+        }
+        return records
+    }
+
+    public mutating func checkpointDelivered(_ delivered: Bool) {
+        if delivered {
+            for (tp, snapshot) in pendingSnapshot where processedNext[tp] != nil {
+                confirmedSnapshot[tp] = snapshot
+                metrics.increment("vigil_detect_snapshots_total", help: "Aggregate snapshots written and acknowledged.")
+            }
+        }
+        pendingSnapshot = [:]
+    }
+
     public func retainedOffset(for partition: TopicPartition) -> Int64? {
-        aggregators[partition]?.oldestRetainedOffset()
+        let held = aggregators[partition]?.oldestRetainedOffset()
+        guard let snapshot = confirmedSnapshot[partition]?.next else { return held }
+        return min(held ?? snapshot, snapshot)
     }
 }
 

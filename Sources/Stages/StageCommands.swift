@@ -193,10 +193,13 @@ public struct DetectCommand: AsyncParsableCommand {
         discussion: """
             Two consumer groups run in each process: <group>-select evaluates matches and writes partial records keyed by rule and group to <prefix>detect.partials; <group>-aggregate owns those keys and evaluates windows in event time. Results do not depend on how many copies run.
 
+            Every --snapshot-interval seconds the aggregate step writes each partials partition's state (windows, sequences, suppressions, watermarks) with the offset it resumes from to <prefix>detect.state (compacted; created when missing). A copy that takes a partition over, after a crash or a rebalance, resumes from that snapshot and fires exactly the alerts the old owner would have.
+
             Examples:
               vigil-detect --rules /etc/vigil/rules
               vigil-detect --rules rules --idle-advance 0     # never move watermarks with the wall clock
               vigil-detect --rules rules --max-keys-per-rule 20000
+              vigil-detect --rules rules --snapshot-interval 30   # fewer, larger state writes
             """)
     @OptionGroup public var options: StageOptions
     @Option(help: "Directory of YAML rules (or the `rules` setting). Default: the bundled rules/.")
@@ -205,11 +208,14 @@ public struct DetectCommand: AsyncParsableCommand {
     public var idleAdvance: Int = 5
     @Option(help: "Group keys a rule without max_keys may hold per partials partition (or the `max_keys_per_rule` setting); beyond it the least recently active key is evicted. Default 100000.")
     public var maxKeysPerRule: Int?
+    @Option(help: "Seconds between two snapshots of a partials partition's aggregate state to <prefix>detect.state, which a copy taking the partition over resumes from; 0 disables (a takeover then rebuilds from the partials, not exactly).")
+    public var snapshotInterval: Int = 5
 
     public init() {}
 
     public func validate() throws {
         if let maxKeysPerRule, maxKeysPerRule < 1 { throw ValidationError("--max-keys-per-rule must be at least 1") }
+        if snapshotInterval < 0 { throw ValidationError("--snapshot-interval must be 0 (off) or more seconds") }
     }
 
     public func run() async throws {
@@ -253,10 +259,20 @@ public struct DetectCommand: AsyncParsableCommand {
             logger.warning("could not list the input partitions; sources are learned from the partials",
                            metadata: ["error": .string("\(error)")])
         }
+        var stateStore: AggregateStateStore?
+        if snapshotInterval > 0 {
+            do {
+                stateStore = try await AggregateStateStore.open(kafka: config.kafka, topics: config.topics, logger: logger)
+            } catch {
+                logger.warning("no state topic: aggregate state is not snapshotted, and a takeover rebuilds it from the partials (not exactly)",
+                               metadata: ["topic": .string(config.topics.detectState), "error": .string("\(error)")])
+            }
+        }
         let aggregate = StageRunner(config: aggregateConfig, inputTopics: [config.topics.detectPartials],
                                     processor: DetectAggregateProcessor(rules: ruleSet, topics: config.topics, metrics: metrics,
                                                                         idleAdvanceMillis: idleAdvance > 0 ? Int64(idleAdvance) * 1000 : nil,
-                                                                        maxKeysPerRule: maxKeys, sourcePartitions: sources),
+                                                                        maxKeysPerRule: maxKeys, sourcePartitions: sources,
+                                                                        stateStore: stateStore, snapshotIntervalMillis: Int64(snapshotInterval) * 1000),
                                     metrics: metrics, health: health, logger: logger)
         try await StageLauncher.run(config: config, runners: [select, aggregate], metrics: metrics, health: health, logger: logger)
     }
