@@ -17,7 +17,7 @@ struct Fired: Sendable {
 
 /// The per-key state of one kind of stateful rule. Final partials reach `apply` in (event
 /// time, uid, step) order; `close(at:)` fires and evicts what the watermark has passed.
-enum KeyEngine: Sendable, Codable {
+enum KeyEngine: Sendable {
     case sliding(SlidingWindowState)
     case buckets(BucketWindows)
     case sessions(SessionWindows)
@@ -178,7 +178,7 @@ enum KeyEngine: Sendable, Codable {
 
 /// The events of one closed-form window (tumbling, hopping, session) and their aggregate,
 /// built only by adding events in order, so every aggregate is exact and order-independent.
-struct WindowContents: Sendable, Codable {
+struct WindowContents: Sendable {
     private(set) var count = 0
     private(set) var first: Int64
     private(set) var last: Int64
@@ -241,7 +241,7 @@ struct WindowContents: Sendable, Codable {
 /// Tumbling and hopping windows of one key: epoch-aligned windows [start, start + size) that
 /// start every `advance` (every `size` for tumbling), by start; a window closes when the
 /// watermark reaches its end plus grace.
-struct BucketWindows: Sendable, Codable {
+struct BucketWindows: Sendable {
     private(set) var windows: [Int64: WindowContents] = [:]
 
     mutating func apply(_ held: Held, window: WindowSpec) {
@@ -273,8 +273,8 @@ struct BucketWindows: Sendable, Codable {
 /// max_size)) and closes when the watermark reaches that end plus grace. Events arrive in
 /// event-time order, so an event that bridges two sessions reaches them before either closes
 /// and they are one session from the start.
-struct SessionWindows: Sendable, Codable {
-    struct Session: Sendable, Codable {
+struct SessionWindows: Sendable {
+    struct Session: Sendable {
         var contents: WindowContents
         var end: Int64
     }
@@ -321,8 +321,8 @@ struct SessionWindows: Sendable, Codable {
 /// later is kept (it has more time left and needs the same events), so at most the sum of
 /// the step counts runs are held. When a run completes the last step the alert fires and
 /// every run of the key is dropped: one alert per completed sequence, then matching starts over.
-struct SequenceMatcher: Sendable, Codable {
-    struct Run: Sendable, Codable {
+struct SequenceMatcher: Sendable {
+    struct Run: Sendable {
         let start: Int64
         var step: Int
         var countInStep: Int
@@ -393,8 +393,8 @@ struct SequenceMatcher: Sendable, Codable {
 /// An absence of one key: the open expectation after a trigger. Triggers while one is open
 /// fold into it; the expected event before the deadline (trigger time + within) closes it
 /// silently; the watermark reaching the deadline plus grace (or end of input) fires it.
-struct AbsenceWatch: Sendable, Codable {
-    struct Expectation: Sendable, Codable {
+struct AbsenceWatch: Sendable {
+    struct Expectation: Sendable {
         let start: Int64
         var count: Int
         var eventUIDs: [String]
@@ -453,8 +453,8 @@ struct AbsenceWatch: Sendable, Codable {
 /// its latest event, and the key's history (first event time, number of events). A value's
 /// entry goes when the watermark passes its time + lookback + grace; when none is left the key
 /// starts over, history included.
-struct FirstSeenState: Sendable, Codable {
-    struct Seen: Sendable, Codable {
+struct FirstSeenState: Sendable {
+    struct Seen: Sendable {
         var time: Int64
         var offset: Int64
     }
@@ -500,7 +500,7 @@ struct FirstSeenState: Sendable, Codable {
 /// ones — the last `history` values (zscore) or the running weighted mean and variance (ewma).
 /// Intervals without events between two with events count as 0. After `history` empty
 /// intervals the key starts over.
-struct BaselineState: Sendable, Codable {
+struct BaselineState: Sendable {
     private(set) var open: [Int64: WindowContents] = [:]
     private var values: [Double] = []
     private var mean: Double = 0
@@ -607,7 +607,7 @@ func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
 /// The state of one key of a sliding window: the final partials within `size` of the newest,
 /// with the aggregate kept up to date as they come and go (a value → occurrences table for `distinct`, a running sum for `sum` and `avg`; `min` and
 /// `max` rescan the window, which the size bounds).
-struct SlidingWindowState: Sendable, Codable {
+struct SlidingWindowState: Sendable {
     let aggregate: WindowSpec.Aggregate
     /// Sorted; final, spanning less than the window size. Changed only through `append`,
     /// `removeOldest` and `removeAll`, which keep the aggregate in step.
@@ -688,3 +688,212 @@ struct SlidingWindowState: Sendable, Codable {
     }
 }
 
+
+// MARK: Snapshot layout (see SnapshotCoding.swift)
+
+extension KeyEngine {
+    /// Whether restored state can run under `rule`: the engine the rule would make, and (for a
+    /// sequence) runs with as many steps as the rule has. A snapshot that fails this is corrupt
+    /// or from another definition; its state of the rule is not used.
+    func fits(_ rule: Rule) -> Bool {
+        switch (self, KeyEngine(rule: rule)) {
+        case (.sliding(let state), .sliding(let fresh)): return state.aggregate == fresh.aggregate
+        case (.buckets, .buckets), (.sessions, .sessions), (.absence, .absence), (.firstSeen, .firstSeen), (.baseline, .baseline):
+            return true
+        case (.sequence(let state), .sequence):
+            let steps = rule.sequence?.steps.count ?? 0
+            return state.runs.allSatisfy { run in
+                run.stepCounts.count == steps && (0..<steps).contains(run.step) && run.countInStep >= 0
+            }
+        default: return false
+        }
+    }
+}
+
+extension KeyEngine: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        switch self {
+        case .sliding(let state): writer.int(0); writer.value(state)
+        case .buckets(let state): writer.int(1); writer.value(state)
+        case .sessions(let state): writer.int(2); writer.value(state)
+        case .sequence(let state): writer.int(3); writer.value(state)
+        case .absence(let state): writer.int(4); writer.value(state)
+        case .firstSeen(let state): writer.int(5); writer.value(state)
+        case .baseline(let state): writer.int(6); writer.value(state)
+        }
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        switch try reader.int() {
+        case 0: self = .sliding(try reader.value())
+        case 1: self = .buckets(try reader.value())
+        case 2: self = .sessions(try reader.value())
+        case 3: self = .sequence(try reader.value())
+        case 4: self = .absence(try reader.value())
+        case 5: self = .firstSeen(try reader.value())
+        case 6: self = .baseline(try reader.value())
+        case let tag: throw SnapshotError("aggregate snapshot invalid (engine kind \(tag))")
+        }
+    }
+}
+
+extension WindowContents: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.int(count)
+        writer.int(first)
+        writer.int(last)
+        writer.int(oldestOffset)
+        writer.strings(eventUIDs)
+        writer.json(context)
+        writer.strings(occurrences)
+        writer.double(sum)
+        writer.optional(minimum) { $0.double($1) }
+        writer.optional(maximum) { $0.double($1) }
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        count = try reader.int()
+        first = try reader.int64()
+        last = try reader.int64()
+        oldestOffset = try reader.int64()
+        eventUIDs = try reader.strings()
+        context = try reader.json()
+        occurrences = Set(try reader.strings())
+        sum = try reader.double()
+        minimum = try reader.optional { try $0.double() }
+        maximum = try reader.optional { try $0.double() }
+    }
+}
+
+extension BucketWindows: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.array(windows) { writer, entry in
+            writer.int(entry.key)
+            writer.value(entry.value)
+        }
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        let entries = try reader.array { (try $0.int64(), try $0.value(WindowContents.self)) }
+        windows = Dictionary(entries, uniquingKeysWith: { _, last in last })
+    }
+}
+
+extension SessionWindows: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.array(sessions) { writer, session in
+            writer.value(session.contents)
+            writer.int(session.end)
+        }
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        sessions = try reader.array { Session(contents: try $0.value(), end: try $0.int64()) }
+    }
+}
+
+extension SequenceMatcher: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.array(runs) { writer, run in
+            writer.int(run.start)
+            writer.int(run.step)
+            writer.int(run.countInStep)
+            writer.array(run.stepCounts) { $0.int($1) }
+            writer.strings(run.eventUIDs)
+            writer.string(run.lastUID)
+            writer.int(run.oldestOffset)
+        }
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        runs = try reader.array { reader in
+            Run(start: try reader.int64(), step: try reader.int(), countInStep: try reader.int(),
+                stepCounts: try reader.array { try $0.int() }, eventUIDs: try reader.strings(), lastUID: try reader.string(),
+                oldestOffset: try reader.int64())
+        }
+    }
+}
+
+extension AbsenceWatch: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.optional(open) { writer, expectation in
+            writer.int(expectation.start)
+            writer.int(expectation.count)
+            writer.strings(expectation.eventUIDs)
+            writer.json(expectation.context)
+            writer.int(expectation.oldestOffset)
+        }
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        open = try reader.optional { reader in
+            Expectation(start: try reader.int64(), count: try reader.int(), eventUIDs: try reader.strings(),
+                        context: try reader.json(), oldestOffset: try reader.int64())
+        }
+    }
+}
+
+extension FirstSeenState: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.array(values) { writer, entry in
+            writer.string(entry.key)
+            writer.int(entry.value.time)
+            writer.int(entry.value.offset)
+        }
+        writer.optional(firstTime) { $0.int($1) }
+        writer.optional(latest) { $0.int($1) }
+        writer.int(events)
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        let entries = try reader.array { reader in (try reader.string(), Seen(time: try reader.int64(), offset: try reader.int64())) }
+        values = Dictionary(entries, uniquingKeysWith: { _, last in last })
+        firstTime = try reader.optional { try $0.int64() }
+        latest = try reader.optional { try $0.int64() }
+        events = try reader.int()
+    }
+}
+
+extension BaselineState: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.array(open) { writer, entry in
+            writer.int(entry.key)
+            writer.value(entry.value)
+        }
+        writer.array(values) { $0.double($1) }
+        writer.double(mean)
+        writer.double(variance)
+        writer.int(seen)
+        writer.optional(lastClosedEnd) { $0.int($1) }
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        let entries = try reader.array { (try $0.int64(), try $0.value(WindowContents.self)) }
+        open = Dictionary(entries, uniquingKeysWith: { _, last in last })
+        values = try reader.array { try $0.double() }
+        mean = try reader.double()
+        variance = try reader.double()
+        seen = try reader.int()
+        lastClosedEnd = try reader.optional { try $0.int64() }
+    }
+}
+
+extension SlidingWindowState: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.value(aggregate)
+        writer.array(window)
+        writer.array(occurrences) { writer, entry in
+            writer.string(entry.key)
+            writer.int(entry.value)
+        }
+        writer.double(sum)
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        aggregate = try reader.value()
+        window = try reader.array(of: Held.self)
+        let entries = try reader.array { (try $0.string(), try $0.int()) }
+        occurrences = Dictionary(entries, uniquingKeysWith: { _, last in last })
+        sum = try reader.double()
+    }
+}

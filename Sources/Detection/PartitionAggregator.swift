@@ -1,4 +1,3 @@
-import Foundation
 import OCSF
 
 /// The aggregate state of one partials partition: a ``WindowAggregator`` per stateful rule, so
@@ -175,37 +174,85 @@ public struct PartitionAggregator: Sendable {
 }
 
 extension PartitionAggregator {
-    /// The serialized form of a partition's aggregate state (``snapshot()``).
-    struct Snapshot: Codable {
-        struct RuleState: Codable {
+    /// A partition's aggregate state as ``snapshot()`` writes it.
+    struct Snapshot {
+        struct RuleState {
             var id: String
             var version: Int
             /// ``Rule/stateSignature`` when saved.
             var signature: String
             var state: WindowAggregator.State
         }
-        struct Source: Codable {
+        struct Source {
             var name: String
             var newest: Int64?
             var seenAt: Int64
         }
+        /// The first bytes of every snapshot.
+        static let magic: [UInt8] = Array("VGAS".utf8)
         /// Bumped when the layout changes; a snapshot of another format is not restored.
-        static let currentFormat = 1
-        var format: Int
+        static let currentFormat = 2
         var rules: [RuleState]
         var unknownRuleRecords: Int
         var sources: [Source]
         var expectedSources: [String]
         var appliedCap: Int64?
+
+        func write(to writer: inout SnapshotWriter) {
+            writer.raw(Self.magic)
+            writer.int(Self.currentFormat)
+            writer.array(rules) { writer, rule in
+                writer.string(rule.id)
+                writer.int(rule.version)
+                writer.string(rule.signature)
+                writer.value(rule.state)
+            }
+            writer.int(unknownRuleRecords)
+            writer.array(sources) { writer, source in
+                writer.string(source.name)
+                writer.optional(source.newest) { $0.int($1) }
+                writer.int(source.seenAt)
+            }
+            writer.strings(expectedSources)
+            writer.optional(appliedCap) { $0.int($1) }
+        }
+
+        init(rules: [RuleState], unknownRuleRecords: Int, sources: [Source], expectedSources: [String], appliedCap: Int64?) {
+            self.rules = rules
+            self.unknownRuleRecords = unknownRuleRecords
+            self.sources = sources
+            self.expectedSources = expectedSources
+            self.appliedCap = appliedCap
+        }
+
+        init(reading reader: inout SnapshotReader) throws {
+            guard (try? reader.raw(count: Self.magic.count)) == Self.magic else {
+                throw SnapshotError("not an aggregate snapshot (no VGAS header)")
+            }
+            let format = try reader.int()
+            guard format == Self.currentFormat else {
+                throw SnapshotError("aggregate snapshot format \(format) is not \(Self.currentFormat)")
+            }
+            rules = try reader.array { reader in
+                RuleState(id: try reader.string(), version: try reader.int(), signature: try reader.string(), state: try reader.value())
+            }
+            unknownRuleRecords = try reader.int()
+            sources = try reader.array { reader in
+                Source(name: try reader.string(), newest: try reader.optional { try $0.int64() }, seenAt: try reader.int64())
+            }
+            expectedSources = try reader.strings()
+            appliedCap = try reader.optional { try $0.int64() }
+            guard reader.isAtEnd else { throw SnapshotError("aggregate snapshot invalid (bytes after its end)") }
+        }
     }
 
     /// The whole state as bytes: every rule's keys, pending partials, engine state, suppressions
     /// and watermark, and the sources' progress. An aggregator restored from them
     /// (``init(restoring:rules:maxKeysPerRule:tracksSources:sourceIdleMillis:)``) and given the
-    /// partials that follow behaves exactly as this one does.
-    public func snapshot() throws -> [UInt8] {
+    /// partials that follow behaves exactly as this one does. The layout is Vigil's own (see
+    /// `SnapshotCoding.swift`), versioned by a format number.
+    public func snapshot() -> [UInt8] {
         let snapshot = Snapshot(
-            format: Snapshot.currentFormat,
             rules: ruleOrder.compactMap { id in
                 byRule[id].map { Snapshot.RuleState(id: id, version: ruleVersions[id]?.version ?? 0,
                                                     signature: ruleVersions[id]?.signature ?? "", state: $0.state) }
@@ -213,9 +260,9 @@ extension PartitionAggregator {
             unknownRuleRecords: unknownRuleRecords,
             sources: sources.keys.sorted().map { Snapshot.Source(name: $0, newest: sources[$0]!.newest, seenAt: sources[$0]!.seenAt) },
             expectedSources: expectedSources, appliedCap: appliedCap)
-        let encoder = JSONEncoder()
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return Array(try encoder.encode(snapshot))
+        var writer = SnapshotWriter()
+        snapshot.write(to: &writer)
+        return writer.bytes
     }
 
     /// An aggregator for `rules` resuming from `bytes` (a ``snapshot()``). A rule whose id,
@@ -224,12 +271,8 @@ extension PartitionAggregator {
     /// listed in ``restoreReport``. Throws when the bytes are not a snapshot of this format.
     public init(restoring bytes: [UInt8], rules: RuleSet, maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule,
                 tracksSources: Bool = false, sourceIdleMillis: Int64? = nil) throws {
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let snapshot = try decoder.decode(Snapshot.self, from: Data(bytes))
-        guard snapshot.format == Snapshot.currentFormat else {
-            throw SnapshotError("aggregate snapshot format \(snapshot.format) is not \(Snapshot.currentFormat)")
-        }
+        var reader = SnapshotReader(bytes)
+        let snapshot = try Snapshot(reading: &reader)
         self.init(rules: rules, maxKeysPerRule: maxKeysPerRule, tracksSources: tracksSources, sourceIdleMillis: sourceIdleMillis)
         var report = RestoreReport()
         for saved in snapshot.rules {

@@ -388,7 +388,7 @@ public struct WindowSpec: Sendable, Equatable {
 
     /// What is computed over the events of a window. Every aggregate but `count` reads one
     /// field of each selected event; the select step carries its value in the partial.
-    public enum Aggregate: Sendable, Equatable, Codable {
+    public enum Aggregate: Sendable, Equatable {
         /// The number of events.
         case count
         /// The number of different values (compared as text) of the field.

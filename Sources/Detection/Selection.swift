@@ -2,7 +2,7 @@ import OCSF
 
 /// The value of a window rule's aggregated field that a partial carries: text for `distinct`,
 /// a number for `sum`, `min`, `max` and `avg`.
-public enum AggregateValue: Sendable, Hashable, Codable {
+public enum AggregateValue: Sendable, Hashable {
     /// The field's plain text (`22` for the number 22).
     case text(String)
     /// The field's number.

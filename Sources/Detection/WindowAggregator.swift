@@ -342,7 +342,7 @@ public struct WindowAggregator: Sendable {
 /// The last emitted alert of a key with `suppress`: later alerts before `until` are counted,
 /// not emitted. `offset` is the oldest partial behind that alert, retained so a rebuild fires
 /// it again (the same id) and so suppresses what it suppressed before.
-struct Suppression: Sendable, Codable {
+struct Suppression: Sendable {
     let until: Int64
     let expiry: Int64
     let offset: Int64
@@ -350,7 +350,7 @@ struct Suppression: Sendable, Codable {
 
 /// The state of one (rule, group key): partials waiting to become final, and the engine
 /// they are applied to.
-struct KeyState: Sendable, Codable {
+struct KeyState: Sendable {
     let groupValues: [String: String]
     var engine: KeyEngine
     /// Sorted; not yet final.
@@ -382,7 +382,7 @@ struct KeyState: Sendable, Codable {
 }
 
 /// A (rule, group key) pair.
-struct KeyID: Hashable, Comparable, Sendable, Codable {
+struct KeyID: Hashable, Comparable, Sendable {
     let ruleID: String
     let groupKey: String
 
@@ -392,7 +392,7 @@ struct KeyID: Hashable, Comparable, Sendable, Codable {
 }
 
 /// A partial held by the aggregator, ordered by (event time, event uid, step).
-struct Held: Comparable, Sendable, Codable {
+struct Held: Comparable, Sendable {
     let eventTime: Int64
     let eventUID: String
     let offset: Int64
@@ -425,7 +425,7 @@ struct Held: Comparable, Sendable, Codable {
 }
 
 /// A moment at which a key needs attention.
-struct Deadline: Comparable, Sendable, Codable {
+struct Deadline: Comparable, Sendable {
     let time: Int64
     let key: KeyID
 
@@ -434,7 +434,7 @@ struct Deadline: Comparable, Sendable, Codable {
 
 /// The keys of one rule in an aggregator: how many hold state or a running suppression, the
 /// cap on each, and how many were evicted.
-struct RuleKeys: Sendable, Codable {
+struct RuleKeys: Sendable {
     /// `max_keys`, or the aggregator's default.
     var cap: Int
     /// Keys holding state (an entry of `keys`).
@@ -454,7 +454,7 @@ struct RuleKeys: Sendable, Codable {
 }
 
 /// A binary min-heap.
-struct MinHeap<Element: Comparable & Sendable & Codable>: Sendable, Codable {
+struct MinHeap<Element: Comparable & Sendable>: Sendable {
     private var items: [Element] = []
 
     init() {}
@@ -518,7 +518,7 @@ extension Int64 {
 extension WindowAggregator {
     /// Everything that changes as partials arrive, which a snapshot keeps; the rules are not in
     /// it (a restore supplies them).
-    struct State: Codable {
+    struct State {
         var watermark: Int64?
         var lateRecords: Int
         var unknownRuleRecords: Int
@@ -541,10 +541,11 @@ extension WindowAggregator {
     }
 
     /// An aggregator for `rules` resuming from `state`; `nil` when the state holds a different
-    /// number of rules than `rules` has stateful ones.
+    /// number of rules than `rules` has stateful ones, or a key whose state does not fit its rule.
     init?(rules: RuleSet, maxKeysPerRule: Int, state: State) {
         self.init(rules: rules, maxKeysPerRule: maxKeysPerRule)
-        guard state.ruleKeys.count == ruleKeys.count else { return nil }
+        guard state.ruleKeys.count == ruleKeys.count,
+              state.keys.allSatisfy({ id, key in self.rules[id.ruleID].map { key.engine.fits($0) } ?? false }) else { return nil }
         watermark = state.watermark
         lateRecords = state.lateRecords
         unknownRuleRecords = state.unknownRuleRecords
@@ -560,5 +561,155 @@ extension WindowAggregator {
         ruleKeys = state.ruleKeys
         for index in ruleKeys.indices { ruleKeys[index].cap = caps[index] }
         trackedRules = state.trackedRules
+    }
+}
+
+// MARK: Snapshot layout (see SnapshotCoding.swift)
+
+extension Suppression: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.int(until)
+        writer.int(expiry)
+        writer.int(offset)
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        self.init(until: try reader.int64(), expiry: try reader.int64(), offset: try reader.int64())
+    }
+}
+
+extension KeyState: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.array(groupValues.sorted { $0.key < $1.key }) { writer, entry in
+            writer.string(entry.key)
+            writer.string(entry.value)
+        }
+        writer.value(engine)
+        writer.array(pending)
+        writer.optional(scheduled) { $0.int($1) }
+        writer.int(lastEventTime)
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        let entries = try reader.array { (try $0.string(), try $0.string()) }
+        groupValues = Dictionary(entries, uniquingKeysWith: { _, last in last })
+        engine = try reader.value()
+        pending = try reader.array(of: Held.self)
+        scheduled = try reader.optional { try $0.int64() }
+        lastEventTime = try reader.int64()
+    }
+}
+
+extension KeyID: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.string(ruleID)
+        writer.string(groupKey)
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        self.init(ruleID: try reader.string(), groupKey: try reader.string())
+    }
+}
+
+extension Held: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.int(eventTime)
+        writer.string(eventUID)
+        writer.int(offset)
+        writer.json(context)
+        writer.optional(value) { $0.value($1) }
+        writer.optional(step) { $0.int($1) }
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        self.init(eventTime: try reader.int64(), eventUID: try reader.string(), offset: try reader.int64(), context: try reader.json(),
+                  value: try reader.optional { try $0.value(AggregateValue.self) }, step: try reader.optional { try $0.int() })
+    }
+}
+
+extension Deadline: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.int(time)
+        writer.value(key)
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        self.init(time: try reader.int64(), key: try reader.value())
+    }
+}
+
+extension RuleKeys: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.int(cap)
+        writer.int(stateKeys)
+        writer.int(suppressedKeys)
+        writer.int(evicted)
+        writer.optional(recency) { $0.value($1) }
+        writer.value(suppressionExpiries)
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        self.init(cap: try reader.int())
+        stateKeys = try reader.int()
+        suppressedKeys = try reader.int()
+        evicted = try reader.int()
+        recency = try reader.optional { try $0.value(MinHeap<Deadline>.self) }
+        suppressionExpiries = try reader.value()
+    }
+}
+
+/// Written in heap order, so it is a heap again when read.
+extension MinHeap: SnapshotCodable where Element: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) { writer.array(items) }
+
+    init(reading reader: inout SnapshotReader) throws {
+        self.init()
+        items = try reader.array(of: Element.self)
+        // A corrupt snapshot must not leave a broken heap behind: check the order.
+        for index in items.indices.dropFirst() where items[index] < items[(index - 1) / 2] {
+            throw SnapshotError("aggregate snapshot invalid (heap order)")
+        }
+    }
+}
+
+extension WindowAggregator.State: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.optional(watermark) { $0.int($1) }
+        writer.int(lateRecords)
+        writer.int(unknownRuleRecords)
+        writer.int(valuelessRecords)
+        writer.int(suppressedAlerts)
+        writer.array(suppressedAlertsByRule.sorted { $0.key < $1.key }) { writer, entry in
+            writer.string(entry.key)
+            writer.int(entry.value)
+        }
+        writer.array(keys) { writer, entry in
+            writer.value(entry.key)
+            writer.value(entry.value)
+        }
+        writer.value(finalizations)
+        writer.value(deadlines)
+        writer.array(suppressions) { writer, entry in
+            writer.value(entry.key)
+            writer.value(entry.value)
+        }
+        writer.array(ruleKeys)
+        writer.int(trackedRules)
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        watermark = try reader.optional { try $0.int64() }
+        lateRecords = try reader.int()
+        unknownRuleRecords = try reader.int()
+        valuelessRecords = try reader.int()
+        suppressedAlerts = try reader.int()
+        suppressedAlertsByRule = Dictionary(try reader.array { (try $0.string(), try $0.int()) }, uniquingKeysWith: { _, last in last })
+        keys = Dictionary(try reader.array { (try $0.value(KeyID.self), try $0.value(KeyState.self)) }, uniquingKeysWith: { _, last in last })
+        finalizations = try reader.value()
+        deadlines = try reader.value()
+        suppressions = Dictionary(try reader.array { (try $0.value(KeyID.self), try $0.value(Suppression.self)) },
+                                  uniquingKeysWith: { _, last in last })
+        ruleKeys = try reader.array(of: RuleKeys.self)
+        trackedRules = try reader.int()
     }
 }

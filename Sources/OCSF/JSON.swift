@@ -151,17 +151,3 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Express
     }
     public init(nilLiteral: ()) { self = .null }
 }
-
-/// Codable as one string holding its serialized text, so a JSON value can sit inside other
-/// Codable state (the detect aggregate step's snapshots) without losing the integer/double split.
-extension JSON: Codable {
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        self = try JSON.parse(text)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(String(decoding: serialized(), as: UTF8.self))
-    }
-}

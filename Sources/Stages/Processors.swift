@@ -147,7 +147,8 @@ public struct DetectAggregateProcessor: StageProcessor {
     /// but not yet acknowledged.
     var confirmedSnapshot: [TopicPartition: (next: Int64, slot: Int)] = [:]
     var pendingSnapshot: [TopicPartition: (next: Int64, slot: Int)] = [:]
-    var lastSnapshotAt: [TopicPartition: Int64] = [:]
+    /// Per partition: the wall-clock time before which no snapshot is taken.
+    var nextSnapshotAt: [TopicPartition: Int64] = [:]
     /// Restored partitions: the snapshot's offset, until the first partial at or after it.
     var resumeFrom: [TopicPartition: Int64] = [:]
     /// Restored partitions: the rules that start empty, which still read the partials before
@@ -304,7 +305,7 @@ public struct DetectAggregateProcessor: StageProcessor {
             processedNext[tp] = nil
             confirmedSnapshot[tp] = nil
             pendingSnapshot[tp] = nil
-            lastSnapshotAt[tp] = nil
+            nextSnapshotAt[tp] = nil
             resumeFrom[tp] = nil
             rebuildRules[tp] = nil
         }
@@ -349,23 +350,24 @@ public struct DetectAggregateProcessor: StageProcessor {
     }
 
     /// Snapshots of the partitions that processed partials since their last one, once per
-    /// `snapshotIntervalMillis`.
+    /// `snapshotIntervalMillis` (or ten times the last snapshot's encoding time, if longer).
     public mutating func checkpoint(now: Int64) -> [OutgoingRecord] {
         guard let stateStore, snapshotIntervalMillis > 0 else { return [] }
         var records: [OutgoingRecord] = []
         for (tp, next) in processedNext.sorted(by: { $0.key < $1.key }) {
-            guard next > confirmedSnapshot[tp]?.next ?? -1, now - (lastSnapshotAt[tp] ?? .min / 2) >= snapshotIntervalMillis,
+            guard next > confirmedSnapshot[tp]?.next ?? -1, now >= nextSnapshotAt[tp] ?? .min,
                   let aggregator = aggregators[tp] else { continue }
-            let bytes: [UInt8]
-            do { bytes = try aggregator.snapshot() } catch {
-                stateStore.logger.warning("aggregate snapshot failed", metadata: ["partition": .string(tp.description), "error": .string("\(error)")])
-                continue
-            }
+            let started = ContinuousClock.now
+            let bytes = aggregator.snapshot()
+            // A large state takes a while to encode: the next snapshot waits at least ten times
+            // as long, so snapshots never take more than about a tenth of the step's time.
+            let took = ContinuousClock.now - started
+            let tookMillis = took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000
+            nextSnapshotAt[tp] = now + max(snapshotIntervalMillis, 10 * tookMillis)
             generation = max(generation + 1, now)
             let slot = 1 - (confirmedSnapshot[tp]?.slot ?? 1)
             records += stateStore.records(source: tp, next: next, generation: generation, slot: slot, bytes: bytes)
             pendingSnapshot[tp] = (next, slot)
-            lastSnapshotAt[tp] = now
             metrics.set("vigil_detect_snapshot_bytes", Double(bytes.count), labels: ["partition": String(tp.partition)],
                         help: "Size of the last aggregate snapshot of a partials partition.")
         }

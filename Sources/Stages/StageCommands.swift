@@ -208,7 +208,7 @@ public struct DetectCommand: AsyncParsableCommand {
     public var idleAdvance: Int = 5
     @Option(help: "Group keys a rule without max_keys may hold per partials partition (or the `max_keys_per_rule` setting); beyond it the least recently active key is evicted. Default 100000.")
     public var maxKeysPerRule: Int?
-    @Option(help: "Seconds between two snapshots of a partials partition's aggregate state to <prefix>detect.state, which a copy taking the partition over resumes from; 0 disables (a takeover then rebuilds from the partials, not exactly).")
+    @Option(help: "Seconds between two snapshots of a partials partition's aggregate state to <prefix>detect.state, which a copy taking the partition over resumes from (at least ten times the last snapshot's encoding time); 0 disables (a takeover then rebuilds from the partials, not exactly).")
     public var snapshotInterval: Int = 5
 
     public init() {}

@@ -137,10 +137,10 @@ struct RebuildTests {
         let interval = 97
         var whole = PartitionAggregator(rules: rules, tracksSources: true)
         var emitted: [[JSON]] = []
-        var snapshots: [(next: Int, bytes: [UInt8])] = [(0, try whole.snapshot())]
+        var snapshots: [(next: Int, bytes: [UInt8])] = [(0, whole.snapshot())]
         for (index, partial) in partials.enumerated() {
             emitted.append(whole.add(partial, offset: Int64(index)))
-            if (index + 1) % interval == 0 { snapshots.append((index + 1, try whole.snapshot())) }
+            if (index + 1) % interval == 0 { snapshots.append((index + 1, whole.snapshot())) }
         }
         var reference: [String: String] = [:]
         Self.byID(emitted.flatMap { $0 } + whole.flush(), into: &reference)
@@ -180,7 +180,7 @@ struct RebuildTests {
             _ = aggregator.add(partial, offset: Int64(index))
         }
         #expect(aggregator.openKeys(rule: "r.sliding") > 0)
-        let bytes = try aggregator.snapshot()
+        let bytes = aggregator.snapshot()
         let same = try PartitionAggregator(restoring: bytes, rules: rules)
         #expect(same.restoreReport.restored.sorted() == rules.rules.map(\.id).sorted())
         #expect(same.openKeys == aggregator.openKeys)
@@ -208,10 +208,38 @@ struct RebuildTests {
         #expect(again.restoreReport.restored.count == rules.rules.count - 2)
     }
 
-    @Test("bytes that are not a snapshot are refused with an error", arguments: ["", "{}", "[1,2]", "{\"format\": 99, \"rules\": [], \"unknownRuleRecords\": 0, \"sources\": [], \"expectedSources\": []}"])
+    @Test("bytes that are not a snapshot are refused with an error",
+          arguments: ["", "{}", "[1,2]", "VGAS", "VGAS\u{7}", "VGAS\u{4}\u{7f}", "VGAS\u{4}\u{2}\u{ff}\u{ff}\u{ff}\u{ff}\u{7}"])
     func invalidSnapshot(text: String) throws {
         let rules = try rulesFrom(Self.rules)
         #expect(throws: (any Error).self) { try PartitionAggregator(restoring: Array(text.utf8), rules: rules) }
+    }
+
+    @Test("a corrupted snapshot is refused or restores state that runs without crashing", arguments: [UInt64(11), 12, 13])
+    func corruptedSnapshot(seed: UInt64) throws {
+        let rules = try rulesFrom(Self.rules)
+        let partials = try Self.partials(Self.events(users: 4, seed: seed), rules: rules)
+        var aggregator = PartitionAggregator(rules: rules)
+        for (index, partial) in partials.prefix(300).enumerated() { _ = aggregator.add(partial, offset: Int64(index)) }
+        let bytes = aggregator.snapshot()
+        var generator = SeededGenerator(seed: seed)
+        var refused = 0
+        var restored = 0
+        for _ in 0..<300 {
+            var corrupt = bytes
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                corrupt[Int.random(in: 0..<corrupt.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            }
+            guard var resumed = try? PartitionAggregator(restoring: corrupt, rules: rules) else {
+                refused += 1
+                continue
+            }
+            restored += 1
+            for (index, partial) in partials.dropFirst(300).prefix(200).enumerated() { _ = resumed.add(partial, offset: Int64(300 + index)) }
+            _ = resumed.flush()
+        }
+        #expect(refused > 0)
+        #expect(refused + restored == 300)
     }
 
     @Test("a truncated snapshot is refused with an error")
@@ -221,7 +249,7 @@ struct RebuildTests {
         for (index, partial) in try Self.partials(Self.events(users: 2, seed: 4), rules: rules).prefix(50).enumerated() {
             _ = aggregator.add(partial, offset: Int64(index))
         }
-        let bytes = try aggregator.snapshot()
+        let bytes = aggregator.snapshot()
         for length in [1, bytes.count / 3, bytes.count - 1] {
             #expect(throws: (any Error).self) { try PartitionAggregator(restoring: Array(bytes.prefix(length)), rules: rules) }
         }

@@ -8,7 +8,8 @@
 //             (3002), with a `vigil.asset` as Enrich adds it, in event-time order
 //   partials  the partial records the select step makes of those events (every stateful rule
 //             of the pack that matches), in order, as the aggregate step reads them
-//   keys      100,000 partials of `aws.console.bruteforce` (sliding count window), one user each
+//   keys      100,000 partials of `aws.console.bruteforce` (sliding count window), one user each;
+//             also encoded as an aggregate snapshot and decoded back (takeovers resume from it)
 // scripts/bench-detect turns the median wall clock of a pass into events (partials, keys) per
 // second; the counts are in the benchmark names.
 import Benchmark
@@ -42,6 +43,8 @@ var passConfiguration: Benchmark.Configuration {
 
 /// Heap bytes held per open key, from glibc's allocator statistics (see `Memory`).
 let bytesPerOpenKey = BenchmarkMetric.custom("bytesPerOpenKey", polarity: .prefersSmaller, useScalingFactor: false)
+/// Bytes of an aggregate snapshot per open key.
+let snapshotBytesPerKey = BenchmarkMetric.custom("snapshotBytesPerKey", polarity: .prefersSmaller, useScalingFactor: false)
 
 let benchmarks: @Sendable () -> Void = {
     // Everything is built and checked here, once, outside every measurement.
@@ -128,6 +131,29 @@ let benchmarks: @Sendable () -> Void = {
             let after = Memory.heapInUse()
             benchmark.measurement(bytesPerOpenKey, max(0, after - before) / openKeyCount)
             blackHole(aggregator)
+        }
+    }
+
+    // Snapshots (what a takeover resumes from): the same 100,000 open keys encoded, and decoded
+    // back, per pass; the snapshot's size per key reported. Baseline: opening the keys above.
+    var openAggregator = PartitionAggregator(rules: rules)
+    for index in 0..<openKeyCount { _ = openAggregator.add(OpenKeys.partial(index), offset: Int64(index)) }
+    let snapshot = openAggregator.snapshot()
+    precondition(try! PartitionAggregator(restoring: snapshot, rules: rules).openKeys(rule: OpenKeys.ruleID) == openKeyCount,
+                 "the snapshot does not restore every key")
+    var snapshotConfiguration = passConfiguration
+    snapshotConfiguration.metrics += [snapshotBytesPerKey]
+    snapshotConfiguration.maxIterations = 10
+    Benchmark("Snapshot (encode, \(openKeyCount) keys)", configuration: snapshotConfiguration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            let bytes = openAggregator.snapshot()
+            benchmark.measurement(snapshotBytesPerKey, bytes.count / openKeyCount)
+            blackHole(bytes)
+        }
+    }
+    Benchmark("Restore (decode, \(openKeyCount) keys)", configuration: snapshotConfiguration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try! PartitionAggregator(restoring: snapshot, rules: rules))
         }
     }
 }
