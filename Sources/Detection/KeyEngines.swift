@@ -767,15 +767,11 @@ extension WindowContents: SnapshotCodable {
 
 extension BucketWindows: SnapshotCodable {
     func write(to writer: inout SnapshotWriter) {
-        writer.array(windows) { writer, entry in
-            writer.int(entry.key)
-            writer.value(entry.value)
-        }
+        writer.dictionary(windows, key: { $0.int($1) }, value: { $0.value($1) })
     }
 
     init(reading reader: inout SnapshotReader) throws {
-        let entries = try reader.array { (try $0.int64(), try $0.value(WindowContents.self)) }
-        windows = Dictionary(entries, uniquingKeysWith: { _, last in last })
+        windows = try reader.dictionary(key: { try $0.int64() }, value: { try $0.value(WindowContents.self) })
     }
 }
 
@@ -835,19 +831,17 @@ extension AbsenceWatch: SnapshotCodable {
 
 extension FirstSeenState: SnapshotCodable {
     func write(to writer: inout SnapshotWriter) {
-        writer.array(values) { writer, entry in
-            writer.string(entry.key)
-            writer.int(entry.value.time)
-            writer.int(entry.value.offset)
-        }
+        writer.dictionary(values, key: { $0.string($1) }, value: { writer, seen in
+            writer.int(seen.time)
+            writer.int(seen.offset)
+        })
         writer.optional(firstTime) { $0.int($1) }
         writer.optional(latest) { $0.int($1) }
         writer.int(events)
     }
 
     init(reading reader: inout SnapshotReader) throws {
-        let entries = try reader.array { reader in (try reader.string(), Seen(time: try reader.int64(), offset: try reader.int64())) }
-        values = Dictionary(entries, uniquingKeysWith: { _, last in last })
+        values = try reader.dictionary(key: { try $0.string() }, value: { Seen(time: try $0.int64(), offset: try $0.int64()) })
         firstTime = try reader.optional { try $0.int64() }
         latest = try reader.optional { try $0.int64() }
         events = try reader.int()
@@ -856,10 +850,7 @@ extension FirstSeenState: SnapshotCodable {
 
 extension BaselineState: SnapshotCodable {
     func write(to writer: inout SnapshotWriter) {
-        writer.array(open) { writer, entry in
-            writer.int(entry.key)
-            writer.value(entry.value)
-        }
+        writer.dictionary(open, key: { $0.int($1) }, value: { $0.value($1) })
         writer.array(values) { $0.double($1) }
         writer.double(mean)
         writer.double(variance)
@@ -868,8 +859,7 @@ extension BaselineState: SnapshotCodable {
     }
 
     init(reading reader: inout SnapshotReader) throws {
-        let entries = try reader.array { (try $0.int64(), try $0.value(WindowContents.self)) }
-        open = Dictionary(entries, uniquingKeysWith: { _, last in last })
+        open = try reader.dictionary(key: { try $0.int64() }, value: { try $0.value(WindowContents.self) })
         values = try reader.array { try $0.double() }
         mean = try reader.double()
         variance = try reader.double()
@@ -882,18 +872,14 @@ extension SlidingWindowState: SnapshotCodable {
     func write(to writer: inout SnapshotWriter) {
         writer.value(aggregate)
         writer.array(window)
-        writer.array(occurrences) { writer, entry in
-            writer.string(entry.key)
-            writer.int(entry.value)
-        }
+        writer.dictionary(occurrences, key: { $0.string($1) }, value: { $0.int($1) })
         writer.double(sum)
     }
 
     init(reading reader: inout SnapshotReader) throws {
         aggregate = try reader.value()
         window = try reader.array(of: Held.self)
-        let entries = try reader.array { (try $0.string(), try $0.int()) }
-        occurrences = Dictionary(entries, uniquingKeysWith: { _, last in last })
+        occurrences = try reader.dictionary(key: { try $0.string() }, value: { try $0.int() })
         sum = try reader.double()
     }
 }

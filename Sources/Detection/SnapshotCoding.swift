@@ -57,6 +57,14 @@ struct SnapshotWriter {
     }
 
     mutating func array(_ values: some Collection<some SnapshotCodable>) { array(values) { $0.value($1) } }
+
+    mutating func dictionary<Key, Value>(_ values: [Key: Value], key: (inout SnapshotWriter, Key) -> Void,
+                                         value: (inout SnapshotWriter, Value) -> Void) {
+        array(values) { writer, entry in
+            key(&writer, entry.key)
+            value(&writer, entry.value)
+        }
+    }
     mutating func strings(_ values: some Collection<String>) { array(values) { $0.string($1) } }
 }
 
@@ -147,6 +155,11 @@ struct SnapshotReader {
     }
 
     mutating func array<T: SnapshotCodable>(of _: T.Type = T.self) throws -> [T] { try array { try $0.value(T.self) } }
+
+    mutating func dictionary<Key: Hashable, Value>(key: (inout SnapshotReader) throws -> Key,
+                                                   value: (inout SnapshotReader) throws -> Value) throws -> [Key: Value] {
+        Dictionary(try array { (try key(&$0), try value(&$0)) }, uniquingKeysWith: { _, last in last })
+    }
     mutating func strings() throws -> [String] { try array { try $0.string() } }
 }
 

@@ -580,10 +580,7 @@ extension Suppression: SnapshotCodable {
 
 extension KeyState: SnapshotCodable {
     func write(to writer: inout SnapshotWriter) {
-        writer.array(groupValues.sorted { $0.key < $1.key }) { writer, entry in
-            writer.string(entry.key)
-            writer.string(entry.value)
-        }
+        writer.dictionary(groupValues, key: { $0.string($1) }, value: { $0.string($1) })
         writer.value(engine)
         writer.array(pending)
         writer.optional(scheduled) { $0.int($1) }
@@ -591,8 +588,7 @@ extension KeyState: SnapshotCodable {
     }
 
     init(reading reader: inout SnapshotReader) throws {
-        let entries = try reader.array { (try $0.string(), try $0.string()) }
-        groupValues = Dictionary(entries, uniquingKeysWith: { _, last in last })
+        groupValues = try reader.dictionary(key: { try $0.string() }, value: { try $0.string() })
         engine = try reader.value()
         pending = try reader.array(of: Held.self)
         scheduled = try reader.optional { try $0.int64() }
@@ -679,20 +675,11 @@ extension WindowAggregator.State: SnapshotCodable {
         writer.int(unknownRuleRecords)
         writer.int(valuelessRecords)
         writer.int(suppressedAlerts)
-        writer.array(suppressedAlertsByRule.sorted { $0.key < $1.key }) { writer, entry in
-            writer.string(entry.key)
-            writer.int(entry.value)
-        }
-        writer.array(keys) { writer, entry in
-            writer.value(entry.key)
-            writer.value(entry.value)
-        }
+        writer.dictionary(suppressedAlertsByRule, key: { $0.string($1) }, value: { $0.int($1) })
+        writer.dictionary(keys, key: { $0.value($1) }, value: { $0.value($1) })
         writer.value(finalizations)
         writer.value(deadlines)
-        writer.array(suppressions) { writer, entry in
-            writer.value(entry.key)
-            writer.value(entry.value)
-        }
+        writer.dictionary(suppressions, key: { $0.value($1) }, value: { $0.value($1) })
         writer.array(ruleKeys)
         writer.int(trackedRules)
     }
@@ -703,12 +690,11 @@ extension WindowAggregator.State: SnapshotCodable {
         unknownRuleRecords = try reader.int()
         valuelessRecords = try reader.int()
         suppressedAlerts = try reader.int()
-        suppressedAlertsByRule = Dictionary(try reader.array { (try $0.string(), try $0.int()) }, uniquingKeysWith: { _, last in last })
-        keys = Dictionary(try reader.array { (try $0.value(KeyID.self), try $0.value(KeyState.self)) }, uniquingKeysWith: { _, last in last })
+        suppressedAlertsByRule = try reader.dictionary(key: { try $0.string() }, value: { try $0.int() })
+        keys = try reader.dictionary(key: { try $0.value(KeyID.self) }, value: { try $0.value(KeyState.self) })
         finalizations = try reader.value()
         deadlines = try reader.value()
-        suppressions = Dictionary(try reader.array { (try $0.value(KeyID.self), try $0.value(Suppression.self)) },
-                                  uniquingKeysWith: { _, last in last })
+        suppressions = try reader.dictionary(key: { try $0.value(KeyID.self) }, value: { try $0.value(Suppression.self) })
         ruleKeys = try reader.array(of: RuleKeys.self)
         trackedRules = try reader.int()
     }

@@ -127,6 +127,29 @@ struct RebuildTests {
         return changed
     }
 
+    /// A takeover after partial `cut`: the old owner emitted `emitted` up to it, `successor`
+    /// takes the partials from `start` on and is flushed. How the alerts of both differ from
+    /// `reference` (rule ids of alerts extra, missing and changed), or `nil` when they do not.
+    static func takeover(after cut: Int, emitted: [[JSON]], reference: [String: String], partials: [Partial],
+                         successor: PartitionAggregator, resumingAt start: Int) -> String? {
+        var seen: [String: String] = [:]
+        byID(emitted[...cut].flatMap { $0 }, into: &seen)
+        var successor = successor
+        var replayed: [JSON] = []
+        for index in start..<partials.count {
+            replayed += successor.add(partials[index], offset: Int64(index))
+        }
+        replayed += successor.flush()
+        let changed = byID(replayed, into: &seen)
+        let extra = Set(seen.keys).subtracting(reference.keys)
+        let missing = Set(reference.keys).subtracting(seen.keys)
+        guard !extra.isEmpty || !missing.isEmpty || !changed.isEmpty else { return nil }
+        let rulesOf = { (ids: Set<String>, table: [String: String]) in
+            ids.compactMap { table[$0].flatMap { try? JSON.parse(Array($0.utf8)) }?.value(at: "vigil.rule.id")?.stringValue }.sorted()
+        }
+        return "after offset \(cut) (resumed at \(start)): extra \(rulesOf(extra, seen)), missing \(rulesOf(missing, reference)), changed \(rulesOf(changed, seen))"
+    }
+
     @Test("resuming from a snapshot after a takeover at any offset neither misses nor adds alerts", arguments: [UInt64(1), 2, 3])
     func takeoverFromSnapshot(seed: UInt64) throws {
         let rules = try rulesFrom(Self.rules)
@@ -152,20 +175,11 @@ struct RebuildTests {
         var cuts = 0
         for cut in stride(from: Int(seed), to: partials.count, by: 41) {
             cuts += 1
-            var seen: [String: String] = [:]
-            Self.byID(emitted[...cut].flatMap { $0 }, into: &seen)
             let snapshot = snapshots.last { $0.next <= cut + 1 }!
-            var successor = try PartitionAggregator(restoring: snapshot.bytes, rules: rules, tracksSources: true)
-            var replayed: [JSON] = []
-            for index in snapshot.next..<partials.count {
-                replayed += successor.add(partials[index], offset: Int64(index))
-            }
-            replayed += successor.flush()
-            let changed = Self.byID(replayed, into: &seen)
-            let extra = Set(seen.keys).subtracting(reference.keys)
-            let missing = Set(reference.keys).subtracting(seen.keys)
-            if !extra.isEmpty || !missing.isEmpty || !changed.isEmpty {
-                differing.append("after offset \(cut) (snapshot at \(snapshot.next)): \(extra.count) extra, \(missing.count) missing, \(changed.count) changed")
+            let successor = try PartitionAggregator(restoring: snapshot.bytes, rules: rules, tracksSources: true)
+            if let difference = Self.takeover(after: cut, emitted: emitted, reference: reference, partials: partials,
+                                              successor: successor, resumingAt: snapshot.next) {
+                differing.append(difference)
             }
         }
         #expect(cuts > 50)
@@ -277,23 +291,9 @@ struct RebuildTests {
         let cuts = Array(Set((0..<24).map { $0 * partials.count / 24 + Int(seed) })).filter { $0 < partials.count }.sorted()
         var differing: [String] = []
         for cut in cuts {
-            var seen: [String: String] = [:]
-            Self.byID(emitted[...cut].flatMap { $0 }, into: &seen)
-            var successor = PartitionAggregator(rules: rules)
-            let start = Int(commits[cut])
-            var replayed: [JSON] = []
-            for index in start..<partials.count {
-                replayed += successor.add(partials[index], offset: Int64(index))
-            }
-            replayed += successor.flush()
-            let changed = Self.byID(replayed, into: &seen)
-            let extra = Set(seen.keys).subtracting(reference.keys)
-            let missing = Set(reference.keys).subtracting(seen.keys)
-            if !extra.isEmpty || !missing.isEmpty || !changed.isEmpty {
-                let rulesOf = { (ids: Set<String>, table: [String: String]) in
-                    ids.compactMap { table[$0].flatMap { try? JSON.parse(Array($0.utf8)) }?.value(at: "vigil.rule.id")?.stringValue }.sorted()
-                }
-                differing.append("after offset \(cut) (commit \(start)): extra \(rulesOf(extra, seen)), missing \(rulesOf(missing, reference)), changed \(rulesOf(changed, seen))")
+            if let difference = Self.takeover(after: cut, emitted: emitted, reference: reference, partials: partials,
+                                              successor: PartitionAggregator(rules: rules), resumingAt: Int(commits[cut])) {
+                differing.append(difference)
             }
         }
         // Known issue (issue 5): the commit point is the oldest partial still held, but state

@@ -62,14 +62,20 @@ struct AggregateRestoreTests {
         return out
     }
 
-    @Test("partials the snapshot holds are skipped; the rest fire what the old owner fired")
-    func resumes() throws {
+    /// The old owner after the records before `cut` (half of them by default), and its snapshot.
+    static func oldOwner(cut: Int? = nil) throws -> (rules: RuleSet, records: [ConsumedRecord], cut: Int,
+                                                      old: DetectAggregateProcessor, outputs: [StageOutput], snapshot: [UInt8]) {
         let rules = try RuleSet(rules: RuleSet.parse(yaml: Self.rules, file: "t.yaml"))
         let records = try Self.records(rules: rules)
-        let cut = records.count / 2
+        let cut = cut ?? records.count / 2
         var old = Self.processor(rules)
-        let before = records[..<cut].map { old.process($0) }
-        let bytes = try #require(old.aggregators[Self.tp]).snapshot()
+        let outputs = records[..<cut].map { old.process($0) }
+        return (rules, records, cut, old, outputs, try #require(old.aggregators[Self.tp]).snapshot())
+    }
+
+    @Test("partials the snapshot holds are skipped; the rest fire what the old owner fired")
+    func resumes() throws {
+        var (rules, records, cut, old, before, bytes) = try Self.oldOwner()
         let committed = try #require(old.retainedOffset(for: Self.tp))
         #expect(committed < Int64(cut), "the test reads partials before the snapshot again")
         let after = Self.alerts(records[cut...].map { old.process($0) })
@@ -89,12 +95,7 @@ struct AggregateRestoreTests {
 
     @Test("a rule changed since the snapshot rebuilds from the partials before it")
     func changedRuleRebuilds() throws {
-        let rules = try RuleSet(rules: RuleSet.parse(yaml: Self.rules, file: "t.yaml"))
-        let records = try Self.records(rules: rules)
-        let cut = records.count / 2
-        var old = Self.processor(rules)
-        for record in records[..<cut] { _ = old.process(record) }
-        let bytes = try #require(old.aggregators[Self.tp]).snapshot()
+        let (rules, records, cut, _, _, bytes) = try Self.oldOwner()
 
         // t.per_minute now needs 2 failures: a new meaning, a new version.
         var changed = rules.rules
@@ -126,13 +127,9 @@ struct AggregateRestoreTests {
 
     @Test("a snapshot the input no longer reaches is discarded")
     func discardsUnreachableSnapshot() throws {
-        let rules = try RuleSet(rules: RuleSet.parse(yaml: Self.rules, file: "t.yaml"))
-        let records = try Self.records(rules: rules)
-        var old = Self.processor(rules)
-        for record in records[..<100] { _ = old.process(record) }
+        let (rules, records, _, _, _, bytes) = try Self.oldOwner(cut: 100)
         var new = Self.processor(rules)
-        new.aggregators[Self.tp] = try PartitionAggregator(restoring: try #require(old.aggregators[Self.tp]).snapshot(),
-                                                           rules: rules, tracksSources: true)
+        new.aggregators[Self.tp] = try PartitionAggregator(restoring: bytes, rules: rules, tracksSources: true)
         new.resumeFrom[Self.tp] = 100
         new.confirmedSnapshot[Self.tp] = (100, 0)
         // Retention removed offsets 100..<150: the first partial read is 150.
