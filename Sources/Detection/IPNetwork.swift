@@ -40,6 +40,38 @@ struct IPAddress: Sendable, Equatable {
         return out
     }
 
+    /// Dotted IPv4 text (no zone) as a 32-bit number, read in place without allocating: the
+    /// address `init` makes of exactly the texts `parseV4` accepts. `nil` for any other text,
+    /// which the caller then hands to `init` (IPv6, zones, invalid text).
+    static func v4Number(_ text: String) -> UInt32? {
+        text.utf8.withContiguousStorageIfAvailable { bytes -> UInt32? in
+            var number: UInt32 = 0
+            var part: UInt32 = 0
+            var digits = 0
+            var parts = 0
+            var leadingZero = false
+            for byte in bytes {
+                if byte == UInt8(ascii: ".") {
+                    guard digits > 0, parts < 3 else { return nil }
+                    number = number << 8 | part
+                    parts += 1
+                    part = 0
+                    digits = 0
+                    leadingZero = false
+                    continue
+                }
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 3, !leadingZero else { return nil }
+                // No leading zeros, as in `parseV4`: only "0" itself may start with 0.
+                leadingZero = digits == 0 && byte == UInt8(ascii: "0")
+                part = part * 10 + UInt32(byte - UInt8(ascii: "0"))
+                digits += 1
+                guard part <= 255 else { return nil }
+            }
+            guard digits > 0, parts == 3 else { return nil }
+            return number << 8 | part
+        } ?? nil
+    }
+
     static func parseV6(_ text: Substring) -> [UInt8]? {
         guard text.contains(":") else { return nil }
         func groups(_ part: Substring, allowV4Tail: Bool) -> [UInt8]? {
@@ -84,6 +116,22 @@ struct IPNetwork: Sendable, Equatable {
 
     let base: IPAddress
     let prefixLength: Int
+    /// For an IPv4 block, its base and mask as 32-bit numbers, so an IPv4 address is tested
+    /// without being turned into bytes (see ``contains(v4:)``).
+    private let v4Base: UInt32?
+    private let v4Mask: UInt32
+
+    init(base: IPAddress, prefixLength: Int) {
+        self.base = base
+        self.prefixLength = prefixLength
+        if base.bytes.count == 4 {
+            v4Base = base.bytes.reduce(0) { $0 << 8 | UInt32($1) }
+            v4Mask = prefixLength == 0 ? 0 : UInt32.max << UInt32(32 - prefixLength)
+        } else {
+            v4Base = nil
+            v4Mask = 0
+        }
+    }
 
     static func parse(_ text: String) -> Result<IPNetwork, Problem> {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
@@ -111,6 +159,13 @@ struct IPNetwork: Sendable, Equatable {
             candidate = v4
         }
         return IPNetwork.masked(candidate.bytes, prefixLength) == base.bytes
+    }
+
+    /// Whether the IPv4 address `number` (see ``IPAddress/v4Number(_:)``) is inside the block:
+    /// the same answer as ``contains(_:)`` gives for it. IPv6 blocks hold no IPv4 address.
+    func contains(v4 number: UInt32) -> Bool {
+        guard let v4Base else { return false }
+        return number & v4Mask == v4Base
     }
 
     static func masked(_ bytes: [UInt8], _ length: Int) -> [UInt8] {

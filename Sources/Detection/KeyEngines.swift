@@ -2,9 +2,37 @@ import OCSF
 
 /// What an engine needs to know besides its own state.
 struct EngineContext {
-    let rule: Rule
+    let stateful: StatefulRule
     let key: KeyID
     let groupValues: [String: String]
+
+    /// The rule, read in place from its holder (not copied per partial).
+    var rule: Rule { stateful.rule }
+}
+
+/// A stateful rule as the aggregate step holds it: behind one reference, with what it reads
+/// per partial worked out once, so taking a partial copies nothing of the rule.
+final class StatefulRule: Sendable {
+    let rule: Rule
+    let id: String
+    /// ``Rule/stepCount``.
+    let stepCount: Int
+    /// ``Rule/graceMillis``.
+    let graceMillis: Int64
+    /// Whether partials must carry a value, and whether it must be a number (``Rule/valueField``);
+    /// `nil` when the rule aggregates no field.
+    let valueNumeric: Bool?
+    /// The engine a new key of the rule starts with.
+    let emptyEngine: KeyEngine
+
+    init(_ rule: Rule) {
+        self.rule = rule
+        id = rule.id
+        stepCount = rule.stepCount
+        graceMillis = rule.graceMillis
+        valueNumeric = rule.valueField?.numeric
+        emptyEngine = KeyEngine(rule: rule)
+    }
 }
 
 /// An alert an engine fired, with its event time (for suppression) and the oldest input
@@ -361,10 +389,8 @@ struct SequenceMatcher: Sendable {
             take(&run)
             runs.append(run)
         }
-        for run in runs where run.step == spec.steps.count {
-            // The latest start wins (runs are in start order, later ones appended).
-            completed = run
-        }
+        // The latest start wins (runs are in start order, later ones appended).
+        if let index = runs.lastIndex(where: { $0.step == spec.steps.count }) { completed = runs[index] }
         if let completed {
             runs.removeAll()
             let alert = AlertBuilder.sequence(
@@ -374,12 +400,16 @@ struct SequenceMatcher: Sendable {
         }
         // Keep the latest-started run per (step, count). A run this event just advanced does
         // not replace one it did not: the event's partial for a later step may need the latter.
-        var seen: Set<[Int]> = []
-        var kept: [Run] = []
-        for run in runs.reversed() where seen.insert([run.step, run.countInStep, run.lastUID == held.eventUID ? 1 : 0]).inserted {
-            kept.append(run)
+        // Runs are few: compared pairwise, and the list rebuilt only when one is superseded.
+        func same(_ a: Run, _ b: Run) -> Bool {
+            a.step == b.step && a.countInStep == b.countInStep && (a.lastUID == held.eventUID) == (b.lastUID == held.eventUID)
         }
-        runs = kept.reversed()
+        func superseded(_ index: Int) -> Bool {
+            runs[(index + 1)...].contains { same($0, runs[index]) }
+        }
+        if runs.indices.contains(where: superseded) {
+            runs = runs.indices.filter { !superseded($0) }.map { runs[$0] }
+        }
         return nil
     }
 

@@ -21,16 +21,53 @@ extension Condition {
 extension FieldTest {
     /// Whether the field of `event` at `path` passes this test.
     public func matches(_ event: JSON) -> Bool {
-        let value = self.value(in: event)
-        if case .exists(let wanted) = compiled {
-            let present = value != nil && value != .null
-            return present == wanted
+        compiled.matches(field: value(in: event))
+    }
+}
+
+/// A condition compiled for the select step: its field paths interned in the selector's
+/// ``FieldPaths``, so it reads an event through the event's ``EventFields`` cache. Gives
+/// exactly the result of ``evaluate(_:on:)`` for the condition it was made from.
+indirect enum CompiledCondition: Sendable {
+    case all([CompiledCondition])
+    case any([CompiledCondition])
+    case not(CompiledCondition)
+    case field(CompiledField)
+
+    init(_ condition: Condition, paths: inout FieldPaths.Builder) {
+        switch condition {
+        case .all(let members): self = .all(members.map { CompiledCondition($0, paths: &paths) })
+        case .any(let members): self = .any(members.map { CompiledCondition($0, paths: &paths) })
+        case .not(let member): self = .not(CompiledCondition(member, paths: &paths))
+        case .field(let test): self = .field(CompiledField(node: paths.node(components: test.components), test: test.compiled))
         }
-        guard let value, value != .null else { return false }
-        if case .array(let items) = value {
-            return items.contains { compiled.matches($0) }
+    }
+
+    func matches(_ fields: inout EventFields) -> Bool {
+        switch self {
+        case .all(let members):
+            for member in members where !member.matches(&fields) { return false }
+            return true
+        case .any(let members):
+            for member in members where member.matches(&fields) { return true }
+            return false
+        case .not(let member):
+            return !member.matches(&fields)
+        case .field(let field):
+            return field.test.matches(field: fields.value(field.node))
         }
-        return compiled.matches(value)
+    }
+}
+
+/// A field test of a ``CompiledCondition``: the node of its path and its compiled operands,
+/// behind one reference so evaluating it copies nothing.
+final class CompiledField: Sendable {
+    let node: Int
+    let test: CompiledTest
+
+    init(node: Int, test: CompiledTest) {
+        self.node = node
+        self.test = test
     }
 }
 
@@ -108,6 +145,21 @@ enum CompiledTest: Sendable {
         }
     }
 
+    /// Whether a field whose value is `value` (`nil`: absent) passes: `exists` tests presence,
+    /// every other test fails on a missing or null field, and an array passes when an element
+    /// does.
+    func matches(field value: JSON?) -> Bool {
+        if case .exists(let wanted) = self {
+            let present = value != nil && value != .null
+            return present == wanted
+        }
+        guard let value, value != .null else { return false }
+        if case .array(let items) = value {
+            return items.contains { matches($0) }
+        }
+        return matches(value)
+    }
+
     /// Whether one scalar field value passes.
     func matches(_ value: JSON) -> Bool {
         switch self {
@@ -127,7 +179,9 @@ enum CompiledTest: Sendable {
             guard let text = value.scalarText else { return false }
             return regexes.contains { $0.matches(text) }
         case .networks(let networks):
-            guard let text = value.stringValue, let address = IPAddress(text) else { return false }
+            guard let text = value.stringValue else { return false }
+            if let number = IPAddress.v4Number(text) { return networks.contains { $0.contains(v4: number) } }
+            guard let address = IPAddress(text) else { return false }
             return networks.contains { $0.contains(address) }
         case .number(let op, let operand):
             return CompiledTest.compare(value, op, operand)

@@ -75,13 +75,13 @@ public struct PartitionAggregator: Sendable {
             sources[source] = (newest, now)
             cap = slowestSource(now: now)
         }
-        guard var aggregator = byRule.removeValue(forKey: partial.ruleID) else {
+        guard let index = byRule.index(forKey: partial.ruleID) else {
             unknownRuleRecords += 1
             guard let cap else { return [] }
             return applyCap(cap)
         }
-        var alerts = aggregator.add(partial, offset: offset, cap: cap)
-        byRule[partial.ruleID] = aggregator
+        // Changed in place: one lookup, and the rule's aggregator is not copied.
+        var alerts = byRule.values[index].add(partial, offset: offset, cap: cap)
         if let cap { alerts += applyCap(cap) }
         return alerts
     }

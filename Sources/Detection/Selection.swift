@@ -155,14 +155,18 @@ public struct Partial: Sendable, Equatable {
     /// The context of `event`: the members of `contextPaths` that are present (not null).
     static func context(of event: JSON) -> JSON {
         guard case .object(let members) = event else { return .object([:]) }
-        var context: [String: JSON] = [:]
-        // contextPaths, built directly rather than through `set` (which splits each path).
-        for name in ["actor", "src_endpoint", "cloud"] {
-            if let value = members[name], value != .null { context[name] = value }
-        }
-        if case .object(let vigil)? = members["vigil"], let asset = vigil["asset"], asset != .null {
-            context["vigil"] = .object(["asset": asset])
-        }
+        let vigil = members["vigil"]
+        return context(actor: members["actor"], srcEndpoint: members["src_endpoint"], cloud: members["cloud"],
+                       asset: vigil.flatMap { if case .object(let vigil) = $0 { vigil["asset"] } else { nil } })
+    }
+
+    /// The context made of the `contextPaths` values found (in that order).
+    static func context(actor: JSON?, srcEndpoint: JSON?, cloud: JSON?, asset: JSON?) -> JSON {
+        var context = [String: JSON](minimumCapacity: 4)
+        if let actor, actor != .null { context["actor"] = actor }
+        if let srcEndpoint, srcEndpoint != .null { context["src_endpoint"] = srcEndpoint }
+        if let cloud, cloud != .null { context["cloud"] = cloud }
+        if let asset, asset != .null { context["vigil"] = .object(["asset": asset]) }
         return .object(context)
     }
 
@@ -190,25 +194,62 @@ public enum Selection: Sendable, Equatable {
 
 /// The select step: evaluates every rule's `match` against each event. Stateless, so any
 /// number of copies can run on any partitions.
+///
+/// The rules are compiled once: every field path they read is interned in one ``FieldPaths``
+/// tree, so per event each object member is looked up at most once, however many rules read
+/// it; a ``RulePrefilter`` skips the rules the event's indexed fields rule out.
 public struct RuleSelector: Sendable {
     /// The rules evaluated.
     public let rules: RuleSet
-    /// The rules, each behind one reference, so the loop over them per event does not copy
-    /// (retain and release) every member of every rule.
+    /// The rules, compiled, each behind one reference.
     private let entries: [Entry]
     /// Skips the rules an event's indexed fields already rule out.
     private let prefilter: RulePrefilter
+    /// Every path the rules read, with the members a partial keeps as context.
+    private let paths: FieldPaths
+    private let contextNodes: (actor: Int, srcEndpoint: Int, cloud: Int, asset: Int)
+    /// `time` and `metadata.uid`, read as `OCSFEvent.time` and `OCSFEvent.uid` read them.
+    private let timeNode: Int
+    private let uidNode: Int
 
     private final class Entry: Sendable {
         let rule: Rule
-        init(_ rule: Rule) { self.rule = rule }
+        let id: String
+        let version: Int
+        let match: CompiledCondition
+        /// A stateful rule's `group_by` fields (path and node); `nil` for single-event rules.
+        let groupBy: [GroupField]?
+        /// The step conditions of a sequence or absence rule.
+        let steps: [CompiledCondition]
+        /// The node of the field whose value a partial carries, and whether it must be a number.
+        let valueField: (node: Int, numeric: Bool)?
+
+        init(_ rule: Rule, paths: inout FieldPaths.Builder) {
+            self.rule = rule
+            id = rule.id
+            version = rule.version
+            match = CompiledCondition(rule.match, paths: &paths)
+            groupBy = rule.groupBy?.map { GroupField(path: $0, node: paths.node($0)) }
+            steps = (0..<rule.stepCount).compactMap { rule.stepCondition($0) }.map { CompiledCondition($0, paths: &paths) }
+            valueField = rule.valueField.map { (paths.node($0.path), $0.numeric) }
+        }
+    }
+
+    private struct GroupField: Sendable {
+        let path: String
+        let node: Int
     }
 
     /// A selector for `rules`.
     public init(rules: RuleSet) {
         self.rules = rules
-        self.entries = rules.rules.map(Entry.init)
-        self.prefilter = RulePrefilter(rules: rules.rules)
+        var builder = FieldPaths.Builder()
+        self.prefilter = RulePrefilter(rules: rules.rules, paths: &builder)
+        self.entries = rules.rules.map { Entry($0, paths: &builder) }
+        self.contextNodes = (builder.node("actor"), builder.node("src_endpoint"), builder.node("cloud"), builder.node("vigil.asset"))
+        self.timeNode = builder.node("time")
+        self.uidNode = builder.node("metadata.uid")
+        self.paths = builder.build()
     }
 
     /// The alerts (single-event rules) and partials (stateful rules) for `event`, in rule order.
@@ -221,47 +262,53 @@ public struct RuleSelector: Sendable {
     /// `min`, `max`, `avg`). A sequence or absence rule yields one partial per step the event
     /// matches, carrying the step index.
     public func select(_ event: JSON) -> [Selection] {
-        guard let time = OCSFEvent.time(event) else { return [] }
+        guard case .object = event else { return [] }
+        var fields = EventFields(event, paths: paths)
+        // As `OCSFEvent.time` and `OCSFEvent.uid` read them, through the cache.
+        guard let time = fields.value(timeNode)?.intValue else { return [] }
         var selections: [Selection] = []
         var uid: String?
         // Taken from the event once, whichever rules select it.
         var eventContext: JSON?
-        let passed = prefilter.passedTests(event)
+        let passed = prefilter.passedTests(&fields)
         for (index, entry) in entries.enumerated()
-        where prefilter.mayMatch(rule: index, passed: passed) && evaluate(entry.rule.match, on: event) {
-            let rule = entry.rule
-            let eventUID = uid ?? OCSFEvent.uid(event).flatMap { $0.isEmpty ? nil : $0 } ?? StableID.hash(bytes: event.serialized())
+        where prefilter.mayMatch(rule: index, passed: passed) && entry.match.matches(&fields) {
+            let eventUID = uid ?? fields.value(uidNode)?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+                ?? StableID.hash(bytes: event.serialized())
             uid = eventUID
-            guard let groupBy = rule.groupBy else {
-                selections.append(.alert(AlertBuilder.singleEvent(rule: rule, event: event, eventUID: eventUID, eventTime: time)))
+            guard let groupBy = entry.groupBy else {
+                selections.append(.alert(AlertBuilder.singleEvent(rule: entry.rule, event: event, eventUID: eventUID, eventTime: time)))
                 continue
             }
             var values: [String] = []
-            var groupValues: [String: String] = [:]
-            for path in groupBy {
-                guard let text = event.value(at: path)?.scalarText, !text.isEmpty else { break }
+            values.reserveCapacity(groupBy.count)
+            var groupValues = [String: String](minimumCapacity: groupBy.count)
+            for field in groupBy {
+                guard let text = fields.value(field.node)?.scalarText, !text.isEmpty else { break }
                 values.append(text)
-                groupValues[path] = text
+                groupValues[field.path] = text
             }
             guard values.count == groupBy.count else { continue }
-            let context = eventContext ?? Partial.context(of: event)
+            let context = eventContext ?? Partial.context(
+                actor: fields.value(contextNodes.actor), srcEndpoint: fields.value(contextNodes.srcEndpoint),
+                cloud: fields.value(contextNodes.cloud), asset: fields.value(contextNodes.asset))
             eventContext = context
             func partial(value: AggregateValue?, step: Int?) -> Selection {
                 .partial(Partial(
-                    ruleID: rule.id, ruleVersion: rule.version, groupKey: Partial.groupKey(values),
+                    ruleID: entry.id, ruleVersion: entry.version, groupKey: Partial.groupKey(values),
                     groupValues: groupValues, eventTime: time, eventUID: eventUID, context: context,
                     value: value, step: step))
             }
-            if rule.stepCount > 0 {
+            if !entry.steps.isEmpty {
                 // Sequence and absence rules: one partial per step the event matches.
-                for step in 0..<rule.stepCount where rule.stepCondition(step).map({ evaluate($0, on: event) }) == true {
+                for (step, condition) in entry.steps.enumerated() where condition.matches(&fields) {
                     selections.append(partial(value: nil, step: step))
                 }
                 continue
             }
             var value: AggregateValue?
-            if let (field, numeric) = rule.valueField {
-                guard let aggregated = Self.aggregateValue(of: event, field: field, numeric: numeric) else { continue }
+            if let (node, numeric) = entry.valueField {
+                guard let aggregated = Self.aggregateValue(fields.value(node), numeric: numeric) else { continue }
                 value = aggregated
             }
             selections.append(partial(value: value, step: nil))
@@ -269,10 +316,11 @@ public struct RuleSelector: Sendable {
         return selections
     }
 
-    /// The value of `field` in `event` for an aggregate: a JSON number for numeric aggregates
-    /// (numeric text is not converted), else non-empty scalar text; `nil` when there is none.
-    static func aggregateValue(of event: JSON, field: String, numeric: Bool) -> AggregateValue? {
-        guard let value = event.value(at: field) else { return nil }
+    /// The value of an aggregated field (`nil`: absent) for a partial: a JSON number for
+    /// numeric aggregates (numeric text is not converted), else non-empty scalar text; `nil`
+    /// when there is none.
+    static func aggregateValue(_ value: JSON?, numeric: Bool) -> AggregateValue? {
+        guard let value else { return nil }
         if numeric {
             switch value {
             case .int(let number): return .number(Double(number))

@@ -12,7 +12,9 @@ import OCSF
 /// reaches their end plus grace, so the alerts do not depend on the arrival order of partials
 /// that are not late. See docs/rules.md.
 public struct WindowAggregator: Sendable {
-    private let rules: [String: Rule]
+    private let rules: [String: StatefulRule]
+    /// The only rule, when there is one (as in ``PartitionAggregator``): found without hashing.
+    private let onlyRule: StatefulRule?
     /// The allowed lateness applied to every partial: the largest of the stateful rules'.
     public let latenessMillis: Int64
     /// Event time up to which this partition's input is taken as complete; `nil` before the
@@ -52,14 +54,15 @@ public struct WindowAggregator: Sendable {
     /// An aggregator for the stateful rules of `rules` (single-event rules are ignored). A rule
     /// without `max_keys` holds at most `maxKeysPerRule` keys (at least 1).
     public init(rules: RuleSet, maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule) {
-        var statefulRules: [String: Rule] = [:]
+        var statefulRules: [String: StatefulRule] = [:]
         for rule in rules.rules where rule.isStateful {
-            statefulRules[rule.id] = rule
+            statefulRules[rule.id] = StatefulRule(rule)
             ruleIndex[rule.id] = ruleKeys.count
             ruleKeys.append(RuleKeys(cap: max(1, rule.maxKeys ?? maxKeysPerRule)))
         }
         self.rules = statefulRules
-        self.latenessMillis = statefulRules.values.compactMap(\.latenessMillis).max() ?? WindowSpec.defaultLatenessMillis
+        self.onlyRule = statefulRules.count == 1 ? statefulRules.values.first : nil
+        self.latenessMillis = statefulRules.values.compactMap(\.rule.latenessMillis).max() ?? WindowSpec.defaultLatenessMillis
     }
 
     /// Number of (rule, group key) pairs holding state.
@@ -100,7 +103,7 @@ public struct WindowAggregator: Sendable {
     /// passes the slowest source partition's progress, so partials of a source that is behind
     /// are not late merely because another source ran ahead).
     public mutating func add(_ partial: Partial, offset: Int64, cap: Int64? = nil) -> [JSON] {
-        guard let rule = rules[partial.ruleID] else {
+        guard let rule = rule(partial.ruleID) else {
             unknownRuleRecords += 1
             return []
         }
@@ -113,31 +116,36 @@ public struct WindowAggregator: Sendable {
                 valuelessRecords += 1
                 return []
             }
-        } else if let (_, numeric) = rule.valueField, partial.value == nil || (numeric && partial.value?.number == nil) {
+        } else if let numeric = rule.valueNumeric, partial.value == nil || (numeric && partial.value?.number == nil) {
             valuelessRecords += 1
             return []
         }
         let id = KeyID(ruleID: partial.ruleID, groupKey: partial.groupKey)
         let held = Held(eventTime: partial.eventTime, eventUID: partial.eventUID, offset: offset, context: partial.context,
                         value: partial.value, step: rule.stepCount > 0 ? partial.step : nil)
-        // Taken out of the table while changed, so its buffers are not copied.
-        var state: KeyState
-        if let existing = keys.removeValue(forKey: id) {
-            state = existing
-            if partial.eventTime > state.lastEventTime {
-                state.lastEventTime = partial.eventTime
-                if trackedRules > 0 { noteActivity(id, at: partial.eventTime) }
-            }
+        let newlyHeld: Bool
+        if let index = keys.index(forKey: id) {
+            // Changed in place (one lookup; the key's state is neither copied nor moved).
+            let newer: Bool
+            (newer, newlyHeld) = keys.values[index].take(held)
+            if newer, trackedRules > 0 { noteActivity(id, at: partial.eventTime) }
         } else {
             admit(id, at: partial.eventTime)
-            state = KeyState(groupValues: partial.groupValues, engine: KeyEngine(rule: rule), lastEventTime: partial.eventTime)
+            var state = KeyState(groupValues: partial.groupValues, engine: rule.emptyEngine, lastEventTime: partial.eventTime)
+            newlyHeld = state.hold(held)
+            keys[id] = consume state
         }
-        if state.hold(held) {
+        if newlyHeld {
             finalizations.push(Deadline(time: partial.eventTime.addingClamped(rule.graceMillis), key: id))
         }
-        keys[id] = state
         newestEventTime = max(newestEventTime ?? partial.eventTime, partial.eventTime)
         return advance(to: min(partial.eventTime, cap ?? .max).addingClamped(-latenessMillis))
+    }
+
+    /// The stateful rule `id`, if this aggregator holds it.
+    private func rule(_ id: String) -> StatefulRule? {
+        if let onlyRule { return onlyRule.id == id ? onlyRule : nil }
+        return rules[id]
     }
 
     /// The newest event time of the partials taken (late ones excluded).
@@ -191,17 +199,27 @@ public struct WindowAggregator: Sendable {
     private mutating func advance(to candidate: Int64) -> [JSON] {
         guard watermark.map({ candidate > $0 }) ?? true else { return [] }
         watermark = candidate
-        var touched: Set<KeyID> = []
+        var touched: [KeyID] = []
         while let next = finalizations.peek, next.time < candidate {
-            touched.insert(finalizations.pop()!.key)
+            touched.append(finalizations.pop()!.key)
         }
         while let next = deadlines.peek, next.time <= candidate {
             let due = deadlines.pop()!
-            if keys[due.key]?.scheduled == due.time { keys[due.key]?.scheduled = nil }
-            touched.insert(due.key)
+            if let index = keys.index(forKey: due.key) { keys.values[index].unschedule(due.time) }
+            touched.append(due.key)
+        }
+        // Each key once, in key order.
+        if touched.count > 1 {
+            touched.sort()
+            var unique = 0
+            for index in touched.indices where index == 0 || touched[index] != touched[unique - 1] {
+                touched.swapAt(unique, index)
+                unique += 1
+            }
+            touched.removeLast(touched.count - unique)
         }
         var alerts: [JSON] = []
-        for id in touched.sorted() {
+        for id in touched {
             alerts += process(id, watermark: candidate)
         }
         for index in ruleKeys.indices {
@@ -292,31 +310,46 @@ public struct WindowAggregator: Sendable {
     /// Applies the pending partials of `id` that are final at `watermark`, then closes what
     /// the watermark closes (all when `nil`: end of input); returns the alerts not suppressed.
     private mutating func process(_ id: KeyID, watermark: Int64?) -> [JSON] {
-        guard let rule = rules[id.ruleID], var state = keys.removeValue(forKey: id) else { return [] }
-        var fired: [Fired] = []
-        let context = EngineContext(rule: rule, key: id, groupValues: state.groupValues)
-        while let next = state.pending.first,
-              watermark.map({ next.eventTime.addingClamped(rule.graceMillis) < $0 }) ?? true {
-            state.pending.removeFirst()
-            fired += state.engine.apply(next, context)
-        }
-        fired += state.engine.close(at: watermark, context)
-        if let next = state.engine.nextDeadline(context), state.scheduled.map({ next < $0 }) ?? true {
-            state.scheduled = next
-            deadlines.push(Deadline(time: next, key: id))
-        }
-        if state.pending.isEmpty && state.engine.isEmpty {
+        guard let rule = rule(id.ruleID), let index = keys.index(forKey: id) else { return [] }
+        // The key's state changes in place: one lookup, and its buffers are not copied.
+        let (fired, deadline, empty) = Self.run(&keys.values[index], rule, id, watermark: watermark)
+        if let deadline { deadlines.push(Deadline(time: deadline, key: id)) }
+        if empty {
+            keys.remove(at: index)
             release(id)
-        } else {
-            keys[id] = state
         }
         return suppress(fired, id: id, rule: rule)
     }
 
+    /// ``process(_:watermark:)`` on the key's state: what fired, the deadline to queue (earlier
+    /// than the one queued), and whether the key now holds nothing.
+    private static func run(_ state: inout KeyState, _ rule: StatefulRule, _ id: KeyID, watermark: Int64?)
+        -> (fired: [Fired], deadline: Int64?, empty: Bool) {
+        let context = EngineContext(stateful: rule, key: id, groupValues: state.groupValues)
+        var fired: [Fired] = []
+        // Moved out while the engine changes, so each partial is read in place, not copied.
+        var pending: [Held] = []
+        swap(&pending, &state.pending)
+        var applied = 0
+        while applied < pending.count, watermark.map({ pending[applied].eventTime.addingClamped(rule.graceMillis) < $0 }) ?? true {
+            fired += state.engine.apply(pending[applied], context)
+            applied += 1
+        }
+        pending.removeFirst(applied)
+        swap(&pending, &state.pending)
+        fired += state.engine.close(at: watermark, context)
+        var deadline: Int64?
+        if let next = state.engine.nextDeadline(context), state.scheduled.map({ next < $0 }) ?? true {
+            state.scheduled = next
+            deadline = next
+        }
+        return (fired, deadline, state.pending.isEmpty && state.engine.isEmpty)
+    }
+
     /// The alerts of `fired` (in event-time order) that are not within the rule's `suppress`
     /// period of the last alert emitted for the key.
-    private mutating func suppress(_ fired: [Fired], id: KeyID, rule: Rule) -> [JSON] {
-        guard let period = rule.suppressMillis else { return fired.map(\.alert) }
+    private mutating func suppress(_ fired: [Fired], id: KeyID, rule: StatefulRule) -> [JSON] {
+        guard let period = rule.rule.suppressMillis else { return fired.map(\.alert) }
         var alerts: [JSON] = []
         for item in fired {
             if let last = suppressions[id], item.time < last.until {
@@ -367,27 +400,65 @@ struct KeyState: Sendable {
         self.lastEventTime = lastEventTime
     }
 
+    /// Holds a partial of an existing key: whether it is the key's newest activity (its last
+    /// event time moved), and whether it was held (see ``hold(_:)``).
+    mutating func take(_ held: Held) -> (newer: Bool, held: Bool) {
+        let newer = held.eventTime > lastEventTime
+        if newer { lastEventTime = held.eventTime }
+        return (newer, hold(held))
+    }
+
+    /// Forgets the queued deadline when it is the one at `time` (now due).
+    mutating func unschedule(_ time: Int64) {
+        if scheduled == time { scheduled = nil }
+    }
+
     /// Inserts in order; `false` when an equal partial is already pending.
     mutating func hold(_ held: Held) -> Bool {
-        var low = 0
-        var high = pending.count
-        while low < high {
-            let mid = (low + high) / 2
-            if pending[mid] < held { low = mid + 1 } else { high = mid }
+        // On the buffer, so the comparisons read the held partials in place.
+        let (low, duplicate) = pending.withUnsafeBufferPointer { pending in
+            var low = 0
+            var high = pending.count
+            while low < high {
+                let mid = (low + high) / 2
+                if pending[mid] < held { low = mid + 1 } else { high = mid }
+            }
+            return (low, low < pending.count && pending[low] == held)
         }
-        if low < pending.count, pending[low] == held { return false }
+        if duplicate { return false }
         pending.insert(held, at: low)
         return true
     }
 }
 
 /// A (rule, group key) pair.
+///
+/// Hashed once, when made, with the standard library's per-process seeded hasher (so it
+/// stays as hard to flood with colliding keys as a `String` key): the tables and queues of
+/// the aggregate step then hash one integer per lookup, insertion or resize.
 struct KeyID: Hashable, Comparable, Sendable {
     let ruleID: String
     let groupKey: String
+    private let hash: Int
 
+    init(ruleID: String, groupKey: String) {
+        self.ruleID = ruleID
+        self.groupKey = groupKey
+        var hasher = Hasher()
+        hasher.combine(ruleID)
+        hasher.combine(groupKey)
+        hash = hasher.finalize()
+    }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+    static func == (lhs: KeyID, rhs: KeyID) -> Bool {
+        lhs.hash == rhs.hash && lhs.groupKey == rhs.groupKey && lhs.ruleID == rhs.ruleID
+    }
+
+    // Field by field rather than as tuples, which would copy (retain) the strings.
     static func < (lhs: KeyID, rhs: KeyID) -> Bool {
-        (lhs.ruleID, lhs.groupKey) < (rhs.ruleID, rhs.groupKey)
+        lhs.ruleID != rhs.ruleID ? lhs.ruleID < rhs.ruleID : lhs.groupKey < rhs.groupKey
     }
 }
 
@@ -412,7 +483,9 @@ struct Held: Comparable, Sendable {
     }
 
     static func < (lhs: Held, rhs: Held) -> Bool {
-        (lhs.eventTime, lhs.eventUID, lhs.step ?? -1) < (rhs.eventTime, rhs.eventUID, rhs.step ?? -1)
+        if lhs.eventTime != rhs.eventTime { return lhs.eventTime < rhs.eventTime }
+        if lhs.eventUID != rhs.eventUID { return lhs.eventUID < rhs.eventUID }
+        return (lhs.step ?? -1) < (rhs.step ?? -1)
     }
     static func == (lhs: Held, rhs: Held) -> Bool {
         lhs.eventTime == rhs.eventTime && lhs.eventUID == rhs.eventUID && lhs.step == rhs.step
@@ -429,7 +502,7 @@ struct Deadline: Comparable, Sendable {
     let time: Int64
     let key: KeyID
 
-    static func < (lhs: Deadline, rhs: Deadline) -> Bool { (lhs.time, lhs.key) < (rhs.time, rhs.key) }
+    static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.time != rhs.time ? lhs.time < rhs.time : lhs.key < rhs.key }
 }
 
 /// The keys of one rule in an aggregator: how many hold state or a running suppression, the
@@ -472,14 +545,18 @@ struct MinHeap<Element: Comparable & Sendable>: Sendable {
     var peek: Element? { items.first }
     var count: Int { items.count }
 
+    // The sifts work on the buffer: its elements are compared in place, where the array's
+    // subscript would copy (retain and release) both for every comparison.
     mutating func push(_ element: Element) {
         items.append(element)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard items[child] < items[parent] else { break }
-            items.swapAt(child, parent)
-            child = parent
+        items.withUnsafeMutableBufferPointer { items in
+            var child = items.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard items[child] < items[parent] else { break }
+                items.swapAt(child, parent)
+                child = parent
+            }
         }
     }
 
@@ -492,16 +569,18 @@ struct MinHeap<Element: Comparable & Sendable>: Sendable {
     }
 
     private mutating func siftDown(from start: Int) {
-        var parent = start
-        while true {
-            let left = 2 * parent + 1
-            let right = left + 1
-            var smallest = parent
-            if left < items.count, items[left] < items[smallest] { smallest = left }
-            if right < items.count, items[right] < items[smallest] { smallest = right }
-            if smallest == parent { break }
-            items.swapAt(parent, smallest)
-            parent = smallest
+        items.withUnsafeMutableBufferPointer { items in
+            var parent = start
+            while true {
+                let left = 2 * parent + 1
+                let right = left + 1
+                var smallest = parent
+                if left < items.count, items[left] < items[smallest] { smallest = left }
+                if right < items.count, items[right] < items[smallest] { smallest = right }
+                if smallest == parent { break }
+                items.swapAt(parent, smallest)
+                parent = smallest
+            }
         }
     }
 }
@@ -545,7 +624,7 @@ extension WindowAggregator {
     init?(rules: RuleSet, maxKeysPerRule: Int, state: State) {
         self.init(rules: rules, maxKeysPerRule: maxKeysPerRule)
         guard state.ruleKeys.count == ruleKeys.count,
-              state.keys.allSatisfy({ id, key in self.rules[id.ruleID].map { key.engine.fits($0) } ?? false }) else { return nil }
+              state.keys.allSatisfy({ id, key in self.rules[id.ruleID].map { key.engine.fits($0.rule) } ?? false }) else { return nil }
         watermark = state.watermark
         lateRecords = state.lateRecords
         unknownRuleRecords = state.unknownRuleRecords

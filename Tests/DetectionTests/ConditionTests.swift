@@ -1,4 +1,4 @@
-import Detection
+@testable import Detection
 import OCSF
 import Testing
 
@@ -82,6 +82,35 @@ struct ConditionTests {
         #expect(try test("dst_endpoint.ip", .cidr, ["2001:0db8:0001:0000:0000:0000:0000:0005/128"]))
         #expect(try !test("dst_endpoint.ip", .cidr, ["10.0.0.0/8"]))
         #expect(try !test("src_endpoint.ip", .cidr, ["::/0"]))
+    }
+
+    /// The allocation-free IPv4 reader agrees with the general parser on every text it
+    /// accepts, and accepts every zone-free text the general parser reads as IPv4.
+    @Test func ipv4FastPathAgreesWithTheParser() {
+        var texts = ["0.0.0.0", "255.255.255.255", "10.1.2.3", "256.1.1.1", "01.2.3.4", "0.0.0.00", "1.2.3", "1.2.3.4.5",
+                     "1..2.3", ".1.2.3", "1.2.3.", "", "1.2.3.4 ", "١.2.3.4", "1.2.3.4%eth0", "::ffff:1.2.3.4", "1000.1.1.1", "1.2.3.-4"]
+        var generator = SeededGenerator(seed: 3)
+        let alphabet = Array("0123456789.%:a ")
+        for _ in 0..<20_000 {
+            texts.append(String((0..<Int.random(in: 0...16, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }))
+            texts.append((0..<4).map { _ in String(Int.random(in: 0...270, using: &generator)) }.joined(separator: "."))
+        }
+        var accepted = 0
+        for text in texts {
+            let general = IPAddress(text)
+            if let number = IPAddress.v4Number(text) {
+                accepted += 1
+                let bytes = (0..<4).map { UInt8(truncatingIfNeeded: number >> UInt32(24 - 8 * $0)) }
+                #expect(general?.bytes == bytes, "\(text)")
+            } else if !text.contains("%") {
+                #expect(general?.bytes.count != 4, "\(text) is IPv4 to the parser")
+            }
+            for network in ["10.0.0.0/8", "0.0.0.0/0", "10.1.2.3/32", "2001:db8::/32"] {
+                guard case .success(let block) = IPNetwork.parse(network), let number = IPAddress.v4Number(text), let general else { continue }
+                #expect(block.contains(v4: number) == block.contains(general), "\(text) in \(network)")
+            }
+        }
+        #expect(accepted > 10_000, "\(accepted) accepted")
     }
 
     @Test func invalidNetworksAreRejected() {

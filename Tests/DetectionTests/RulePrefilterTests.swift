@@ -87,23 +87,72 @@ struct RulePrefilterTests {
     @Test("a rule that matches is never skipped")
     func soundness() throws {
         let rules = try loadShippedRules().rules + rulesFrom(Self.crafted).rules
-        let prefilter = RulePrefilter(rules: rules)
+        var builder = FieldPaths.Builder()
+        let prefilter = RulePrefilter(rules: rules, paths: &builder)
+        let compiled = rules.map { CompiledCondition($0.match, paths: &builder) }
+        let paths = builder.build()
         var matches = 0
         var skipped = 0
         for event in Self.events(rules: rules, count: 20_000, seed: 7) {
-            let passed = prefilter.passedTests(event)
+            var fields = EventFields(event, paths: paths)
+            let passed = prefilter.passedTests(&fields)
             for (index, rule) in rules.enumerated() {
                 let kept = prefilter.mayMatch(rule: index, passed: passed)
-                if evaluate(rule.match, on: event) {
+                let matched = evaluate(rule.match, on: event)
+                if matched {
                     matches += 1
                     if !kept { Issue.record("rule \(rule.id) skipped for an event it matches: \(event.jsonText)") }
                 }
                 if !kept { skipped += 1 }
+                // The compiled form, reading through the event's shared cache, agrees.
+                if compiled[index].matches(&fields) != matched {
+                    Issue.record("rule \(rule.id): compiled condition disagrees (\(!matched)) on \(event.jsonText)")
+                }
             }
         }
         // Both sides are exercised: rules match, and rules are skipped.
         #expect(matches > 1_000, "\(matches) matches")
         #expect(skipped > 100_000, "\(skipped) skipped")
+    }
+
+    @Test("the field cache finds what JSON.value(at:) finds, for every path of the pack and its prefixes")
+    func fieldCache() throws {
+        let rules = try loadShippedRules().rules + rulesFrom(Self.crafted).rules
+        var builder = FieldPaths.Builder()
+        var probes: [(String, Int)] = []
+        func probe(_ path: String) { probes.append((path, builder.node(path))) }
+        for rule in rules {
+            for test in Self.fieldTests(rule.match) {
+                let components = test.path.split(separator: ".")
+                for length in 1...components.count { probe(components.prefix(length).joined(separator: ".")) }
+            }
+        }
+        for path in ["unmapped.requestParameters.instancesSet.items.0.imageId", "resources.1.uid", "resources.x", "a..b", "time"] {
+            probe(path)
+        }
+        let paths = builder.build()
+        var events = Self.events(rules: rules, count: 500, seed: 11)
+        events.append(["resources": [["uid": "r0"], ["uid": "r1"]], "a": ["": ["b": 1]], "time": 5])
+        events.append(.array([1, 2]))
+        var found = 0
+        for event in events {
+            var fields = EventFields(event, paths: paths)
+            // Twice: the second read comes from the cache.
+            for (path, node) in probes + probes {
+                let expected = event.value(at: path)
+                if fields.value(node) != expected { Issue.record("\(path): cache \(String(describing: fields.value(node))), want \(String(describing: expected))") }
+                if expected != nil { found += 1 }
+            }
+        }
+        #expect(found > 10_000, "\(found) values found")
+    }
+
+    static func fieldTests(_ condition: Condition) -> [FieldTest] {
+        switch condition {
+        case .all(let members), .any(let members): members.flatMap(fieldTests)
+        case .not(let member): fieldTests(member)
+        case .field(let test): [test]
+        }
     }
 
     @Test("the selector's output is unchanged: a console failure selects the sign-in rules only")

@@ -1,0 +1,110 @@
+import OCSF
+
+/// The field paths a rule set reads, interned into a tree of path components, so the select
+/// step looks up each object member of an event at most once however many rules and tests
+/// read it (`api.operation` and `api.service.name` share the lookup of `api`).
+///
+/// Immutable once built; shared by reference between copies of the selector.
+final class FieldPaths: Sendable {
+    /// Per node: its parent (-1: the event itself) and the component read from the parent.
+    private let parents: [Int]
+    private let names: [String]
+    /// The component as an array index, as `JSON.value(at:)` reads it (`Int(component)`).
+    private let indices: [Int?]
+
+    /// Number of nodes: the size of an event's cache.
+    var count: Int { parents.count }
+
+    fileprivate init(parents: [Int], names: [String]) {
+        self.parents = parents
+        self.names = names
+        self.indices = names.map { Int($0) }
+    }
+
+    fileprivate func parent(_ node: Int) -> Int { parents[node] }
+
+    /// The value `parent` holds at `node`'s component: an object member by name, an array
+    /// element by number; `nil` otherwise (the semantics of `JSON.value(at:)`).
+    fileprivate func child(_ node: Int, of parent: JSON) -> JSON? {
+        switch parent {
+        case .object(let members):
+            return members[names[node]]
+        case .array(let items):
+            guard let index = indices[node], items.indices.contains(index) else { return nil }
+            return items[index]
+        default:
+            return nil
+        }
+    }
+
+    /// Builds the tree while rules are compiled.
+    struct Builder {
+        private var parents: [Int] = []
+        private var names: [String] = []
+        private var nodes: [PathStep: Int] = [:]
+
+        private struct PathStep: Hashable {
+            let parent: Int
+            let name: String
+        }
+
+        /// The node of `path` (split at every dot, as `JSON.value(at:)` splits it).
+        mutating func node(_ path: String) -> Int {
+            node(components: path.split(separator: ".", omittingEmptySubsequences: false).map(String.init))
+        }
+
+        /// The node of a path already split into components.
+        mutating func node(components: [String]) -> Int {
+            var current = -1
+            for name in components {
+                let step = PathStep(parent: current, name: name)
+                if let existing = nodes[step] {
+                    current = existing
+                } else {
+                    parents.append(current)
+                    names.append(name)
+                    nodes[step] = parents.count - 1
+                    current = parents.count - 1
+                }
+            }
+            return current
+        }
+
+        func build() -> FieldPaths { FieldPaths(parents: parents, names: names) }
+    }
+}
+
+/// One event and the values of the interned paths found in it so far: each path is resolved
+/// on first use, from its parent's cached value.
+struct EventFields {
+    let event: JSON
+    private let paths: FieldPaths
+    /// Per node: 0 not looked up yet, -1 absent, k > 0 found as `found[k - 1]`. Plain integers,
+    /// so the table costs one zeroed allocation per event whatever the number of paths; only
+    /// the values found are held as JSON.
+    private var positions: [Int32]
+    private var found: [JSON] = []
+
+    init(_ event: JSON, paths: FieldPaths) {
+        self.event = event
+        self.paths = paths
+        self.positions = Array(repeating: 0, count: paths.count)
+        found.reserveCapacity(16)
+    }
+
+    /// The value at the path interned as `node` (-1: the event); `nil` when it is absent,
+    /// exactly as `event.value(at: path)` would find it.
+    mutating func value(_ node: Int) -> JSON? {
+        guard node >= 0 else { return event }
+        let position = positions[node]
+        if position > 0 { return found[Int(position) - 1] }
+        if position < 0 { return nil }
+        guard let parent = value(paths.parent(node)), let value = paths.child(node, of: parent) else {
+            positions[node] = -1
+            return nil
+        }
+        found.append(value)
+        positions[node] = Int32(found.count)
+        return value
+    }
+}
