@@ -330,10 +330,13 @@ public struct WindowAggregator: Sendable {
         // Moved out while the engine changes, so each partial is read in place, not copied.
         var pending: [Held] = []
         swap(&pending, &state.pending)
-        var applied = 0
-        while applied < pending.count, watermark.map({ pending[applied].eventTime.addingClamped(rule.graceMillis) < $0 }) ?? true {
-            fired += state.engine.apply(pending[applied], context)
-            applied += 1
+        let applied = pending.withUnsafeBufferPointer { pending in
+            var applied = 0
+            while applied < pending.count, watermark.map({ pending[applied].eventTime.addingClamped(rule.graceMillis) < $0 }) ?? true {
+                fired += state.engine.apply(pending[applied], context)
+                applied += 1
+            }
+            return applied
         }
         pending.removeFirst(applied)
         swap(&pending, &state.pending)
