@@ -285,6 +285,10 @@ struct BucketWindows: Sendable {
 
     mutating func close(at watermark: Int64?, _ context: EngineContext) -> [Fired] {
         let window = context.rule.window!
+        // Nothing to close unless the earliest window has ended (no sorting then).
+        guard let earliest = windows.keys.min(),
+              watermark.map({ earliest.addingClamped(window.sizeMillis).addingClamped(window.graceMillis) <= $0 }) ?? true
+        else { return [] }
         var fired: [Fired] = []
         for start in windows.keys.sorted() {
             let end = start.addingClamped(window.sizeMillis)
@@ -521,7 +525,10 @@ struct FirstSeenState: Sendable {
     }
 
     mutating func expire(at watermark: Int64, _ spec: FirstSeenSpec) {
-        values = values.filter { $0.value.time.addingClamped(spec.lookbackMillis).addingClamped(spec.graceMillis) > watermark }
+        func kept(_ time: Int64) -> Bool { time.addingClamped(spec.lookbackMillis).addingClamped(spec.graceMillis) > watermark }
+        // Scanned first: the table is rebuilt only when a value actually expires.
+        guard values.values.contains(where: { !kept($0.time) }) else { return }
+        values = values.filter { kept($0.value.time) }
         if values.isEmpty { self = FirstSeenState() }
     }
 }
@@ -553,7 +560,11 @@ struct BaselineState: Sendable {
     mutating func close(at watermark: Int64?, _ context: EngineContext) -> [Fired] {
         let spec = context.rule.baseline!
         var fired: [Fired] = []
-        for start in open.keys.sorted() {
+        // Nothing to close unless the earliest open interval has ended (no sorting then).
+        let due = open.keys.min().map { earliest in
+            watermark.map { earliest.addingClamped(spec.intervalMillis).addingClamped(spec.graceMillis) <= $0 } ?? true
+        } ?? false
+        for start in due ? open.keys.sorted() : [] {
             let end = start.addingClamped(spec.intervalMillis)
             if let watermark, end.addingClamped(spec.graceMillis) > watermark { break }
             let contents = open.removeValue(forKey: start)!
