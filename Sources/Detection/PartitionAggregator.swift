@@ -197,53 +197,6 @@ extension PartitionAggregator {
         var sources: [Source]
         var expectedSources: [String]
         var appliedCap: Int64?
-
-        func write(to writer: inout SnapshotWriter) {
-            writer.raw(Self.magic)
-            writer.int(Self.currentFormat)
-            writer.array(rules) { writer, rule in
-                writer.string(rule.id)
-                writer.int(rule.version)
-                writer.string(rule.signature)
-                writer.value(rule.state)
-            }
-            writer.int(unknownRuleRecords)
-            writer.array(sources) { writer, source in
-                writer.string(source.name)
-                writer.optional(source.newest) { $0.int($1) }
-                writer.int(source.seenAt)
-            }
-            writer.strings(expectedSources)
-            writer.optional(appliedCap) { $0.int($1) }
-        }
-
-        init(rules: [RuleState], unknownRuleRecords: Int, sources: [Source], expectedSources: [String], appliedCap: Int64?) {
-            self.rules = rules
-            self.unknownRuleRecords = unknownRuleRecords
-            self.sources = sources
-            self.expectedSources = expectedSources
-            self.appliedCap = appliedCap
-        }
-
-        init(reading reader: inout SnapshotReader) throws {
-            guard (try? reader.raw(count: Self.magic.count)) == Self.magic else {
-                throw SnapshotError("not an aggregate snapshot (no VGAS header)")
-            }
-            let format = try reader.int()
-            guard format == Self.currentFormat else {
-                throw SnapshotError("aggregate snapshot format \(format) is not \(Self.currentFormat)")
-            }
-            rules = try reader.array { reader in
-                RuleState(id: try reader.string(), version: try reader.int(), signature: try reader.string(), state: try reader.value())
-            }
-            unknownRuleRecords = try reader.int()
-            sources = try reader.array { reader in
-                Source(name: try reader.string(), newest: try reader.optional { try $0.int64() }, seenAt: try reader.int64())
-            }
-            expectedSources = try reader.strings()
-            appliedCap = try reader.optional { try $0.int64() }
-            guard reader.isAtEnd else { throw SnapshotError("aggregate snapshot invalid (bytes after its end)") }
-        }
     }
 
     /// The whole state as bytes: every rule's keys, pending partials, engine state, suppressions
@@ -267,8 +220,9 @@ extension PartitionAggregator {
 
     /// An aggregator for `rules` resuming from `bytes` (a ``snapshot()``). A rule whose id,
     /// version and state parameters (``Rule/stateSignature``) are as in the snapshot gets its
-    /// state back; any other rule starts empty (it is new or its definition changed), and state of rules no longer loaded is dropped: all are
-    /// listed in ``restoreReport``. Throws when the bytes are not a snapshot of this format.
+    /// state back; any other rule starts empty (it is new or its definition changed), and the
+    /// state of rules no longer loaded is dropped: all are listed in ``restoreReport``. Throws
+    /// when the bytes are not a snapshot of this format.
     public init(restoring bytes: [UInt8], rules: RuleSet, maxKeysPerRule: Int = WindowAggregator.defaultMaxKeysPerRule,
                 tracksSources: Bool = false, sourceIdleMillis: Int64? = nil) throws {
         var reader = SnapshotReader(bytes)
@@ -317,4 +271,47 @@ public struct RestoreReport: Sendable, Equatable {
 public struct SnapshotError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+// MARK: Snapshot layout (see SnapshotCoding.swift)
+
+extension PartitionAggregator.Snapshot: SnapshotCodable {
+    func write(to writer: inout SnapshotWriter) {
+        writer.raw(Self.magic)
+        writer.int(Self.currentFormat)
+        writer.array(rules) { writer, rule in
+            writer.string(rule.id)
+            writer.int(rule.version)
+            writer.string(rule.signature)
+            writer.value(rule.state)
+        }
+        writer.int(unknownRuleRecords)
+        writer.array(sources) { writer, source in
+            writer.string(source.name)
+            writer.optional(source.newest) { $0.int($1) }
+            writer.int(source.seenAt)
+        }
+        writer.strings(expectedSources)
+        writer.optional(appliedCap) { $0.int($1) }
+    }
+
+    init(reading reader: inout SnapshotReader) throws {
+        guard (try? reader.raw(count: Self.magic.count)) == Self.magic else {
+            throw SnapshotError("not an aggregate snapshot (no VGAS header)")
+        }
+        let format = try reader.int()
+        guard format == Self.currentFormat else {
+            throw SnapshotError("aggregate snapshot format \(format) is not \(Self.currentFormat)")
+        }
+        rules = try reader.array { reader in
+            RuleState(id: try reader.string(), version: try reader.int(), signature: try reader.string(), state: try reader.value())
+        }
+        unknownRuleRecords = try reader.int()
+        sources = try reader.array { reader in
+            Source(name: try reader.string(), newest: try reader.optional { try $0.int64() }, seenAt: try reader.int64())
+        }
+        expectedSources = try reader.strings()
+        appliedCap = try reader.optional { try $0.int64() }
+        guard reader.isAtEnd else { throw SnapshotError("aggregate snapshot invalid (bytes after its end)") }
+    }
 }
