@@ -186,13 +186,17 @@ struct RebuildTests {
         #expect(differing.isEmpty, "\(differing.count) of \(cuts) takeover points differ: \(differing.prefix(3))")
     }
 
+    /// A fresh aggregator for `rules` that took `partials`, at offsets 0, 1, 2, ...
+    static func aggregator(rules: RuleSet, taking partials: ArraySlice<Partial>) -> PartitionAggregator {
+        var aggregator = PartitionAggregator(rules: rules)
+        for (index, partial) in partials.enumerated() { _ = aggregator.add(partial, offset: Int64(index)) }
+        return aggregator
+    }
+
     @Test("a restore keeps the state of rules of the same version and parameters only")
     func restoreByRuleVersion() throws {
         let rules = try rulesFrom(Self.rules)
-        var aggregator = PartitionAggregator(rules: rules)
-        for (index, partial) in try Self.partials(Self.events(users: 3, seed: 9), rules: rules).prefix(200).enumerated() {
-            _ = aggregator.add(partial, offset: Int64(index))
-        }
+        let aggregator = Self.aggregator(rules: rules, taking: try Self.partials(Self.events(users: 3, seed: 9), rules: rules).prefix(200))
         #expect(aggregator.openKeys(rule: "r.sliding") > 0)
         let bytes = aggregator.snapshot()
         let same = try PartitionAggregator(restoring: bytes, rules: rules)
@@ -233,9 +237,7 @@ struct RebuildTests {
     func corruptedSnapshot(seed: UInt64) throws {
         let rules = try rulesFrom(Self.rules)
         let partials = try Self.partials(Self.events(users: 4, seed: seed), rules: rules)
-        var aggregator = PartitionAggregator(rules: rules)
-        for (index, partial) in partials.prefix(300).enumerated() { _ = aggregator.add(partial, offset: Int64(index)) }
-        let bytes = aggregator.snapshot()
+        let bytes = Self.aggregator(rules: rules, taking: partials.prefix(300)).snapshot()
         var generator = SeededGenerator(seed: seed)
         var refused = 0
         var restored = 0
@@ -259,11 +261,7 @@ struct RebuildTests {
     @Test("a truncated snapshot is refused with an error")
     func truncatedSnapshot() throws {
         let rules = try rulesFrom(Self.rules)
-        var aggregator = PartitionAggregator(rules: rules)
-        for (index, partial) in try Self.partials(Self.events(users: 2, seed: 4), rules: rules).prefix(50).enumerated() {
-            _ = aggregator.add(partial, offset: Int64(index))
-        }
-        let bytes = aggregator.snapshot()
+        let bytes = Self.aggregator(rules: rules, taking: try Self.partials(Self.events(users: 2, seed: 4), rules: rules).prefix(50)).snapshot()
         for length in [1, bytes.count / 3, bytes.count - 1] {
             #expect(throws: (any Error).self) { try PartitionAggregator(restoring: Array(bytes.prefix(length)), rules: rules) }
         }
