@@ -67,6 +67,10 @@ public final class KafkaConsumer: Sendable {
         "auto.commit.interval.ms": "1000",
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "cooperative-sticky",
+        // Once a partition's prefetch queue is full, librdkafka waits this long before fetching
+        // it again (default 1000 ms). A stage drains a full queue in well under a second, so
+        // the default stalled reading for most of every second while records were waiting.
+        "fetch.queue.backoff.ms": "10",
     ]
 
     /// Creates a consumer. `groupID` is required for `subscribe` and commits; `partitionEOF`

@@ -17,7 +17,9 @@ public final class KafkaProducer: Sendable {
     /// Vigil's producer defaults; `config.properties` override them.
     public static let defaults: [String: String] = [
         "enable.idempotence": "true",
-        "linger.ms": "5",
+        // A stage enqueues a whole batch's outputs and then waits for them, so waiting longer
+        // to fill produce requests only adds latency to every batch that has outputs.
+        "linger.ms": "0",
         "batch.num.messages": "10000",
         "queue.buffering.max.kbytes": "262144",
         "compression.type": "lz4",
@@ -31,7 +33,7 @@ public final class KafkaProducer: Sendable {
         "partition.assignment.strategy", "group.protocol", "group.remote.assignor", "enable.auto.commit",
         "auto.commit.interval.ms", "enable.auto.offset.store", "auto.offset.reset", "enable.partition.eof",
         "fetch.wait.max.ms", "fetch.min.bytes", "fetch.max.bytes", "max.partition.fetch.bytes",
-        "queued.min.messages", "queued.max.messages.kbytes", "isolation.level", "check.crcs",
+        "queued.min.messages", "queued.max.messages.kbytes", "fetch.queue.backoff.ms", "isolation.level", "check.crcs",
     ]
 
     /// Connects a producer (the connection is made lazily by librdkafka).
