@@ -15,10 +15,14 @@ final class FieldPaths: Sendable {
     /// Number of nodes: the size of an event's cache.
     var count: Int { parents.count }
 
+    /// The same tree for ``JSON/scan(_:plan:)``, which finds these paths in an event's bytes.
+    let plan: JSONScanPlan
+
     fileprivate init(parents: [Int], names: [String]) {
         self.parents = parents
         self.names = names
         self.indices = names.map { Int($0) }
+        self.plan = JSONScanPlan(parents: parents, names: names)
     }
 
     fileprivate func parent(_ node: Int) -> Int { parents[node] }
@@ -75,31 +79,61 @@ final class FieldPaths: Sendable {
 }
 
 /// One event and the values of the interned paths found in it so far: each path is resolved
-/// on first use, from its parent's cached value.
+/// on first use, from its parent's cached value, or, for an event read from bytes by
+/// ``JSON/scan(_:plan:)``, parsed from where the scan found it. An event read from bytes is
+/// parsed whole only if something asks for all of it (``document()``).
 struct EventFields {
-    let event: JSON
     private let paths: FieldPaths
+    /// The whole event: given, or parsed from `scan` on first use.
+    private var root: JSON?
+    private let scan: JSONScanResult?
     /// Per node: 0 not looked up yet, -1 absent, k > 0 found as `found[k - 1]`. Plain integers,
     /// so the table costs one zeroed allocation per event whatever the number of paths; only
     /// the values found are held as JSON.
     private var positions: [Int32]
     private var found: [JSON] = []
 
+    /// The fields of an event already parsed.
     init(_ event: JSON, paths: FieldPaths) {
-        self.event = event
         self.paths = paths
+        self.root = event
+        self.scan = nil
         self.positions = Array(repeating: 0, count: paths.count)
         found.reserveCapacity(16)
+    }
+
+    /// The fields of an event scanned with `paths.plan`.
+    init(scanned: JSONScanResult, paths: FieldPaths) {
+        self.paths = paths
+        self.root = nil
+        self.scan = scanned
+        self.positions = Array(repeating: 0, count: paths.count)
+        found.reserveCapacity(16)
+    }
+
+    /// The whole event.
+    mutating func document() -> JSON {
+        if let root { return root }
+        let parsed = scan?.document() ?? .object([:])
+        root = parsed
+        return parsed
     }
 
     /// The value at the path interned as `node` (-1: the event); `nil` when it is absent,
     /// exactly as `event.value(at: path)` would find it.
     mutating func value(_ node: Int) -> JSON? {
-        guard node >= 0 else { return event }
+        guard node >= 0 else { return document() }
         let position = positions[node]
         if position > 0 { return found[Int(position) - 1] }
         if position < 0 { return nil }
-        guard let parent = value(paths.parent(node)), let value = paths.child(node, of: parent) else {
+        let value: JSON?
+        if let scan, case let offset = scan.offsets[node], offset != 0 {
+            // Not `nil`: JSON is nil-literal convertible, and that would be `.null`.
+            value = offset > 0 ? scan.value(at: offset) : Optional.none
+        } else {
+            value = self.value(paths.parent(node)).flatMap { paths.child(node, of: $0) }
+        }
+        guard let value else {
             positions[node] = -1
             return nil
         }

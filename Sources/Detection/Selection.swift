@@ -264,6 +264,23 @@ public struct RuleSelector: Sendable {
     public func select(_ event: JSON) -> [Selection] {
         guard case .object = event else { return [] }
         var fields = EventFields(event, paths: paths)
+        return select(&fields)
+    }
+
+    /// `select(_:)` for an event's bytes (a Kafka record's value), checked as `JSON.parse`
+    /// checks them. Only the fields the rules read are parsed, and the context a partial
+    /// keeps; the whole event is parsed only for a single-event rule's alert or an event
+    /// without `metadata.uid` that a rule selects. Most events match no rule, and cost a scan.
+    ///
+    /// - Returns: `nil` when the bytes are valid JSON but not an object.
+    /// - Throws: the error `JSON.parse` throws for the same bytes.
+    public func select(bytes: [UInt8]) throws(JSONParseError) -> [Selection]? {
+        guard let scanned = try JSON.scan(bytes, plan: paths.plan) else { return nil }
+        var fields = EventFields(scanned: scanned, paths: paths)
+        return select(&fields)
+    }
+
+    private func select(_ fields: inout EventFields) -> [Selection] {
         // As `OCSFEvent.time` and `OCSFEvent.uid` read them, through the cache.
         guard let time = fields.value(timeNode)?.intValue else { return [] }
         var selections: [Selection] = []
@@ -274,10 +291,10 @@ public struct RuleSelector: Sendable {
         for (index, entry) in entries.enumerated()
         where prefilter.mayMatch(rule: index, passed: passed) && entry.match.matches(&fields) {
             let eventUID = uid ?? fields.value(uidNode)?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-                ?? StableID.hash(bytes: event.serialized())
+                ?? StableID.hash(bytes: fields.document().serialized())
             uid = eventUID
             guard let groupBy = entry.groupBy else {
-                selections.append(.alert(AlertBuilder.singleEvent(rule: entry.rule, event: event, eventUID: eventUID, eventTime: time)))
+                selections.append(.alert(AlertBuilder.singleEvent(rule: entry.rule, event: fields.document(), eventUID: eventUID, eventTime: time)))
                 continue
             }
             var values: [String] = []

@@ -110,7 +110,7 @@ struct JSONByteParser {
         return values
     }
 
-    private func error(_ reason: JSONParseError.Reason) -> JSONParseError {
+    func error(_ reason: JSONParseError.Reason) -> JSONParseError {
         JSONParseError(reason: reason, offset: index)
     }
 
@@ -123,7 +123,7 @@ struct JSONByteParser {
         }
     }
 
-    private mutating func parseValue() throws(JSONParseError) -> JSON {
+    mutating func parseValue() throws(JSONParseError) -> JSON {
         guard index < bytes.count else { throw error(.unexpectedEnd) }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject()
@@ -137,7 +137,7 @@ struct JSONByteParser {
         }
     }
 
-    private mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
+    mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
         let count = literal.utf8CodeUnitCount
         guard index + count <= bytes.count else { throw error(.unexpectedEnd) }
         let start = literal.utf8Start
@@ -148,7 +148,7 @@ struct JSONByteParser {
         index += count
     }
 
-    private mutating func enter() throws(JSONParseError) {
+    mutating func enter() throws(JSONParseError) {
         depth += 1
         if depth > JSON.maximumDepth { throw error(.tooDeep) }
     }
@@ -278,11 +278,11 @@ struct JSONByteParser {
         }
     }
 
-    private mutating func parseString() throws(JSONParseError) -> String {
+    mutating func parseString() throws(JSONParseError) -> String {
         index += 1  // opening quote
         let start = index
         // Fast path: no escapes; ASCII needs no UTF-8 validation.
-        var high: UInt8 = 0
+        var high = skipPlainStringBytes()
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
@@ -372,7 +372,7 @@ struct JSONByteParser {
         position < bytes.count && bytes[position] >= UInt8(ascii: "0") && bytes[position] <= UInt8(ascii: "9")
     }
 
-    private mutating func parseNumber() throws(JSONParseError) -> JSON {
+    mutating func parseNumber() throws(JSONParseError) -> JSON {
         let start = index
         var isInteger = true
         let negative = bytes[index] == UInt8(ascii: "-")

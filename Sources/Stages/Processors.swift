@@ -84,24 +84,31 @@ public struct DetectSelectProcessor: StageProcessor {
     }
 
     public mutating func process(_ record: ConsumedRecord) -> StageOutput {
-        switch parseObject(record, what: "event") {
-        case .failure(let letter): return StageOutput(deadLetters: [letter])
-        case .success(let event):
-            var output = StageOutput()
-            for selection in selector.select(event) {
-                switch selection {
-                case .alert(let alert):
-                    output.records.append(alertRecord(alert, topics: topics))
-                    metrics.increment("vigil_alerts_total", labels: ["rule": alert.value(at: "vigil.rule.id")?.stringValue ?? ""],
-                                      help: "Alerts emitted, by rule.")
-                case .partial(var partial):
-                    partial.source = "\(record.topic)/\(record.partition)"
-                    output.records.append(OutgoingRecord(topic: topics.detectPartials, key: Array(partial.kafkaKey.utf8),
-                                                         value: partial.json().serialized(), timestamp: partial.eventTime))
-                }
+        // Scanned, not parsed: an event no rule selects is never built (the same bytes are
+        // rejected with the same reasons as `parseObject` gives).
+        let selections: [Selection]
+        do {
+            guard let selected = try selector.select(bytes: record.value) else {
+                return StageOutput(deadLetters: [DeadLetter(code: "invalid_event", reason: "event is not a JSON object")])
             }
-            return output
+            selections = selected
+        } catch {
+            return StageOutput(deadLetters: [DeadLetter(code: "invalid_json", reason: error.description)])
         }
+        var output = StageOutput()
+        for selection in selections {
+            switch selection {
+            case .alert(let alert):
+                output.records.append(alertRecord(alert, topics: topics))
+                metrics.increment("vigil_alerts_total", labels: ["rule": alert.value(at: "vigil.rule.id")?.stringValue ?? ""],
+                                  help: "Alerts emitted, by rule.")
+            case .partial(var partial):
+                partial.source = "\(record.topic)/\(record.partition)"
+                output.records.append(OutgoingRecord(topic: topics.detectPartials, key: Array(partial.kafkaKey.utf8),
+                                                     value: partial.json().serialized(), timestamp: partial.eventTime))
+            }
+        }
+        return output
     }
 }
 
