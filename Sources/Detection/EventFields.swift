@@ -84,37 +84,39 @@ final class FieldPaths: Sendable {
 /// parsed whole only if something asks for all of it (``document()``).
 struct EventFields {
     private let paths: FieldPaths
-    /// The whole event: given, or parsed from `scan` on first use.
+    /// The whole event: given, or parsed from `bytes` on first use.
     private var root: JSON?
-    private let scan: JSONScanResult?
-    /// Per node: 0 not looked up yet, -1 absent, k > 0 found as `found[k - 1]`. Plain integers,
-    /// so the table costs one zeroed allocation per event whatever the number of paths; only
-    /// the values found are held as JSON.
-    private var positions: [Int32]
+    /// The scanned event's bytes; `nil` when the event was given parsed.
+    private let bytes: [UInt8]?
+    /// Per node: 0 not looked up yet (resolved through its parent); -1 absent; o > 0 its value
+    /// starts at byte o of `bytes`, not parsed yet; -(k + 2) found as `found[k]`. Plain
+    /// integers (for a scanned event, the scan's own table), so the table costs one zeroed
+    /// allocation per event whatever the number of paths; only the values found are held as JSON.
+    private var slots: [Int32]
     private var found: [JSON] = []
 
     /// The fields of an event already parsed.
     init(_ event: JSON, paths: FieldPaths) {
         self.paths = paths
         self.root = event
-        self.scan = nil
-        self.positions = Array(repeating: 0, count: paths.count)
+        self.bytes = nil
+        self.slots = Array(repeating: 0, count: paths.count)
         found.reserveCapacity(16)
     }
 
     /// The fields of an event scanned with `paths.plan`.
-    init(scanned: JSONScanResult, paths: FieldPaths) {
+    init(scanned: consuming JSONScanResult, paths: FieldPaths) {
         self.paths = paths
         self.root = nil
-        self.scan = scanned
-        self.positions = Array(repeating: 0, count: paths.count)
+        self.bytes = scanned.bytes
+        self.slots = scanned.offsets
         found.reserveCapacity(16)
     }
 
     /// The whole event.
     mutating func document() -> JSON {
         if let root { return root }
-        let parsed = scan?.document() ?? .object([:])
+        let parsed = bytes.map(JSONScanResult.document) ?? .object([:])
         root = parsed
         return parsed
     }
@@ -123,22 +125,21 @@ struct EventFields {
     /// exactly as `event.value(at: path)` would find it.
     mutating func value(_ node: Int) -> JSON? {
         guard node >= 0 else { return document() }
-        let position = positions[node]
-        if position > 0 { return found[Int(position) - 1] }
-        if position < 0 { return nil }
+        let slot = slots[node]
+        if slot < -1 { return found[Int(-slot) - 2] }
+        if slot == -1 { return nil }
         let value: JSON?
-        if let scan, case let offset = scan.offsets[node], offset != 0 {
-            // Not `nil`: JSON is nil-literal convertible, and that would be `.null`.
-            value = offset > 0 ? scan.value(at: offset) : Optional.none
+        if slot > 0, let bytes {
+            value = JSONScanResult.value(in: bytes, at: slot)
         } else {
             value = self.value(paths.parent(node)).flatMap { paths.child(node, of: $0) }
         }
         guard let value else {
-            positions[node] = -1
+            slots[node] = -1
             return nil
         }
+        slots[node] = -Int32(found.count) - 2
         found.append(value)
-        positions[node] = Int32(found.count)
         return value
     }
 }

@@ -276,7 +276,7 @@ public struct RuleSelector: Sendable {
     /// - Throws: the error `JSON.parse` throws for the same bytes.
     public func select(bytes: [UInt8]) throws(JSONParseError) -> [Selection]? {
         guard let scanned = try JSON.scan(bytes, plan: paths.plan) else { return nil }
-        var fields = EventFields(scanned: scanned, paths: paths)
+        var fields = EventFields(scanned: consume scanned, paths: paths)
         return select(&fields)
     }
 

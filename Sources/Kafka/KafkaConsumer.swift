@@ -132,12 +132,25 @@ public final class KafkaConsumer: Sendable {
     private static func pollBlocking(client: NativeClient, maxRecords: Int, timeoutMillis: Int32) -> Result<ConsumerBatch, KafkaError> {
         var batch = ConsumerBatch(records: [], endOfPartition: [])
         var wait = timeoutMillis
+        // The topic's name, made once per topic handle rather than once per record (a name of
+        // more than 15 bytes is a heap allocation), and shared by the batch's records.
+        var named: (handle: OpaquePointer, name: String)?
         while batch.records.count < maxRecords {
             guard let message = rd_kafka_consumer_poll(client.handle, wait) else { break }
             wait = 0
             defer { rd_kafka_message_destroy(message) }
             let m = message.pointee
-            let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+            let topic: String
+            if let handle = m.rkt {
+                if let named, named.handle == handle {
+                    topic = named.name
+                } else {
+                    topic = String(cString: rd_kafka_topic_name(handle))
+                    named = (handle, topic)
+                }
+            } else {
+                topic = ""
+            }
             switch m.err {
             case RD_KAFKA_RESP_ERR_NO_ERROR:
                 batch.records.append(copyRecord(message, topic: topic))

@@ -102,7 +102,10 @@ public struct JSONScanResult: Sendable {
     public let offsets: [Int32]
 
     /// The value starting at `offset` (an offset the scan recorded), parsed.
-    public func value(at offset: Int32) -> JSON {
+    public func value(at offset: Int32) -> JSON { Self.value(in: bytes, at: offset) }
+
+    /// The value starting at `offset` of a document a scan read (`offset` one it recorded).
+    public static func value(in bytes: [UInt8], at offset: Int32) -> JSON {
         bytes.withUnsafeBufferPointer { buffer in
             var parser = JSONByteParser(bytes: buffer)
             parser.index = Int(offset)
@@ -112,7 +115,10 @@ public struct JSONScanResult: Sendable {
     }
 
     /// The whole document, parsed (it is an object: the scan read it).
-    public func document() -> JSON {
+    public func document() -> JSON { Self.document(bytes) }
+
+    /// The whole of a document a scan read, parsed.
+    public static func document(_ bytes: [UInt8]) -> JSON {
         (try? JSON.parse(bytes)) ?? .object([:])
     }
 }
@@ -313,9 +319,10 @@ extension JSONByteParser {
 }
 
 extension JSONByteParser {
-    /// Moves `index` over the bytes of a string that need no attention, eight at a time: it
-    /// stops at (or before) the first quote, backslash or control character. Returns the
-    /// bitwise or of the bytes passed over (a set top bit: UTF-8 to check).
+    /// Moves `index` over the bytes of a string that need no attention, eight at a time, to
+    /// the first quote, backslash or control character (or to within eight bytes of the end).
+    /// Returns the bitwise or of the bytes passed over (a set top bit: UTF-8 to check).
+    @inline(__always)
     mutating func skipPlainStringBytes() -> UInt8 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let tops: UInt64 = 0x8080_8080_8080_8080
@@ -324,16 +331,20 @@ extension JSONByteParser {
         let raw = UnsafeRawPointer(base)
         while index + 8 <= bytes.count {
             let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-            // A byte is zero in `x` exactly when the word has the byte sought there; the usual
-            // test for a zero byte says whether any is (exactly, not where).
+            // A byte of `x` is zero exactly where the word holds the byte sought. The usual
+            // zero-byte test marks the lowest such byte exactly (a borrow can only mark bytes
+            // above a true one, never below), which is all that is used here.
             let quote = word ^ (ones &* 0x22)
             let backslash = word ^ (ones &* 0x5C)
-            let hasQuote = (quote &- ones) & ~quote & tops
-            let hasBackslash = (backslash &- ones) & ~backslash & tops
-            // A byte below 0x20 (bytes of 0x80 and above have their top bit set in `word`,
-            // so `~word` clears them).
-            let hasControl = (word &- ones &* 0x20) & ~word & tops
-            if hasQuote | hasBackslash | hasControl != 0 { break }
+            let found = ((quote &- ones) & ~quote | (backslash &- ones) & ~backslash
+                // A byte below 0x20 (`~word` clears the bytes of 0x80 and above).
+                | (word &- ones &* 0x20) & ~word) & tops
+            if found != 0 {
+                let before = found.trailingZeroBitCount / 8
+                high |= word & ((1 << (UInt64(before) * 8)) &- 1)
+                index += before
+                break
+            }
             high |= word
             index += 8
         }

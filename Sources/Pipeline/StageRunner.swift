@@ -244,10 +244,18 @@ public final class StageRunner: Service, Sendable {
             }
             stats.withLock { $0.firstInput = $0.firstInput ?? ContinuousClock.now }
             var pending: [PendingOutput] = []
+            // Counted per topic once per batch, not per record (a labelled series is a hashed
+            // lookup under a lock).
+            var inputsByTopic: [(topic: String, count: Int)] = []
             for (index, record) in inputs.enumerated() {
                 let output = await processor.processAsync(record)
-                metrics.increment("vigil_records_in_total", labels: ["stage": stage, "topic": record.topic],
-                                  help: "Records consumed by the stage.")
+                if let last = inputsByTopic.indices.last, inputsByTopic[last].topic == record.topic {
+                    inputsByTopic[last].count += 1
+                } else if let known = inputsByTopic.firstIndex(where: { $0.topic == record.topic }) {
+                    inputsByTopic[known].count += 1
+                } else {
+                    inputsByTopic.append((record.topic, 1))
+                }
                 for out in output.records { pending.append(PendingOutput(record: out, inputIndex: index)) }
                 for letter in output.deadLetters {
                     pending.append(PendingOutput(record: deadLetterRecord(stage: stage, topics: config.topics, input: record, letter: letter),
@@ -260,6 +268,10 @@ public final class StageRunner: Service, Sendable {
                         "offset": .stringConvertible(record.offset),
                     ])
                 }
+            }
+            for (topic, count) in inputsByTopic {
+                metrics.increment("vigil_records_in_total", by: Double(count), labels: ["stage": stage, "topic": topic],
+                                  help: "Records consumed by the stage.")
             }
             // Not delivered (shutdown during retries): store nothing; the batch is re-read later.
             guard try await deliver(pending, inputs: inputs, producer: &producer) else { return }
@@ -408,10 +420,17 @@ public final class StageRunner: Service, Sendable {
 
     private func storeOffsets(for records: [ConsumedRecord], consumer: KafkaConsumer, processor: any StageProcessor) throws {
         var next: [TopicPartition: Int64] = [:]
+        // Records come in runs of one partition: hashed once per run, not per record.
+        var run: (tp: TopicPartition, next: Int64)?
         for record in records {
-            let tp = TopicPartition(topic: record.topic, partition: record.partition)
-            next[tp] = max(next[tp] ?? 0, record.offset + 1)
+            if let current = run, current.tp.partition == record.partition, current.tp.topic == record.topic {
+                run = (current.tp, max(current.next, record.offset + 1))
+                continue
+            }
+            if let current = run { next[current.tp] = max(next[current.tp] ?? 0, current.next) }
+            run = (TopicPartition(topic: record.topic, partition: record.partition), record.offset + 1)
         }
+        if let current = run { next[current.tp] = max(next[current.tp] ?? 0, current.next) }
         var offsets: [TopicPartitionOffset] = []
         for (tp, offset) in next {
             let retained = processor.retainedOffset(for: tp)

@@ -162,7 +162,7 @@ import Testing
         var accepted = 0
         var rejected = 0
         let interesting: [UInt8] = Array("\"\\{}[],:0-.eE tnu".utf8) + [0x01, 0x80, 0xC3, 0xFF]
-        for round in 0..<3000 {
+        for round in 0..<1500 {
             var text = Self.document(&random)
             if !text.hasPrefix("{") { text = "{\"a\":" + text + ",\"b\":" + Self.document(&random) + "}" }
             let bytes = Array(text.utf8)
@@ -178,14 +178,15 @@ import Testing
             }
         }
         // Both sides are exercised.
-        #expect(accepted > 3000, "\(accepted) accepted")
-        #expect(rejected > 10_000, "\(rejected) rejected")
+        #expect(accepted > 1500, "\(accepted) accepted")
+        #expect(rejected > 5_000, "\(rejected) rejected")
     }
 
     @Test("strings read eight bytes at a time stop at every quote, backslash and control byte, wherever it is")
     func stringBytesAtEveryPosition() throws {
         let plan = Self.plan()
-        for length in 0..<40 {
+        // Up to three words and a tail: every position in a word, and the tail after it.
+        for length in 0..<28 {
             for position in 0..<max(length, 1) {
                 for special: [UInt8] in [[0x00], [0x01], [0x1F], [0x20], [0x21], [0x22], [0x5C], [0x5C, 0x6E], [0x5B], [0x7F], [0xC3, 0xA9], [0xFF]] {
                     var text = [UInt8](repeating: UInt8(ascii: "x"), count: length)
