@@ -475,7 +475,10 @@ def peer():
     q["rps"] = round(q["records"] / q["seconds"])
     log("peer: quixstreams %s: %d events in %.2f s: %d records/s, %d window results >= 5" % (
         q["version"], q["records"], q["seconds"], q["rps"], q["alerts"]))
-    fig, _ = run_detect("bruteforce", "bf.", bruteforce_rules(), n)
+    # The consumer settings quixstreams gets (peer_quix.py), so neither side waits longer for
+    # its internal topic (partials / the repartition topic) than the other.
+    env = {"VIGIL_KAFKA_FETCH_WAIT_MAX_MS": os.environ.get("VIGIL_KAFKA_FETCH_WAIT_MAX_MS", "100")}
+    fig, _ = run_detect("bruteforce", "bf.", bruteforce_rules(), n, env=env)
     log("peer: vigil-detect (aws.console.bruteforce only): %(records_in)d events in %(seconds).2f s: %(rps)d records/s, "
         "%(records_out)d alerts" % fig)
     result("peer", {"name": "quixstreams", "version": q["version"], "rps": q["rps"], "records": q["records"],

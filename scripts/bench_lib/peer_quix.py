@@ -52,7 +52,8 @@ app = Application(
     auto_offset_reset="earliest",
     state_dir=state,
     loglevel="WARNING",
-    # Same as the vigil stages in the bench: faster group joins on tansu.
+    # Same as vigil-detect in the bench's peer step: faster group joins on tansu (6 s session
+    # timeout) and at most 100 ms of waiting in a fetch of a topic that has nothing new.
     consumer_extra_config={"session.timeout.ms": 6000, "fetch.wait.max.ms": 100},
 )
 inp = app.topic(source, value_deserializer="json",
