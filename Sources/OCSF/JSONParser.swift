@@ -153,35 +153,63 @@ struct JSONByteParser {
         if depth > JSON.maximumDepth { throw error(.tooDeep) }
     }
 
+    // The punctuation of objects and arrays, shared by the parser, the streaming parser and the
+    // scan (JSONScan.swift), so all of them accept the same bytes and fail at the same offsets.
+
+    /// Just past `{` or `[`: skips whitespace; true, with `close` consumed, for an empty container.
+    mutating func closesAtOnce(_ close: UInt8) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == close else { return false }
+        index += 1
+        return true
+    }
+
+    /// Where an object member starts: whitespace, then its name's opening quote (not consumed).
+    mutating func expectMemberName() throws(JSONParseError) {
+        skipWhitespace()
+        guard index < bytes.count else { throw error(.unexpectedEnd) }
+        guard bytes[index] == UInt8(ascii: "\"") else { throw error(.unexpectedCharacter) }
+    }
+
+    /// Between a member's name and its value: whitespace, `:`, whitespace.
+    mutating func expectNameSeparator() throws(JSONParseError) {
+        skipWhitespace()
+        guard index < bytes.count else { throw error(.unexpectedEnd) }
+        guard bytes[index] == UInt8(ascii: ":") else { throw error(.unexpectedCharacter) }
+        index += 1
+        skipWhitespace()
+    }
+
+    /// After a member or an element: whitespace, then `,` (false: another follows) or `close`
+    /// (true: the container ended), consumed.
+    mutating func itemEnds(_ close: UInt8) throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { throw error(.unexpectedEnd) }
+        if bytes[index] == UInt8(ascii: ",") {
+            index += 1
+            return false
+        }
+        if bytes[index] == close {
+            index += 1
+            return true
+        }
+        throw error(.unexpectedCharacter)
+    }
+
     private mutating func parseObject() throws(JSONParseError) -> JSON {
         try enter()
         defer { depth -= 1 }
         index += 1
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object([:])
-        }
+        if closesAtOnce(UInt8(ascii: "}")) { return .object([:]) }
         let base = members.count
         // On an error the whole parse ends, so the stack need not be unwound here.
-        while true {
-            skipWhitespace()
-            guard index < bytes.count else { throw error(.unexpectedEnd) }
-            guard bytes[index] == UInt8(ascii: "\"") else { throw error(.unexpectedCharacter) }
+        repeat {
+            try expectMemberName()
             let key = try parseString()
-            skipWhitespace()
-            guard index < bytes.count else { throw error(.unexpectedEnd) }
-            guard bytes[index] == UInt8(ascii: ":") else { throw error(.unexpectedCharacter) }
-            index += 1
-            skipWhitespace()
+            try expectNameSeparator()
             let value = try parseValue()
             members.append((key, value))
-            skipWhitespace()
-            guard index < bytes.count else { throw error(.unexpectedEnd) }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; break }
-            throw error(.unexpectedCharacter)
-        }
+        } while try !itemEnds(UInt8(ascii: "}"))
         // A repeated key keeps its last value, as assigning in order would.
         var object = [String: JSON](minimumCapacity: members.count - base)
         for position in base..<members.count {
@@ -199,20 +227,11 @@ struct JSONByteParser {
         var object = JSONStreamedObject(members: [:], streamedCount: nil)
         try enter()
         index += 1
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-        } else {
-            while true {
-                skipWhitespace()
-                guard index < bytes.count else { throw error(.unexpectedEnd) }
-                guard bytes[index] == UInt8(ascii: "\"") else { throw error(.unexpectedCharacter) }
+        if !closesAtOnce(UInt8(ascii: "}")) {
+            repeat {
+                try expectMemberName()
                 let key = try parseString()
-                skipWhitespace()
-                guard index < bytes.count else { throw error(.unexpectedEnd) }
-                guard bytes[index] == UInt8(ascii: ":") else { throw error(.unexpectedCharacter) }
-                index += 1
-                skipWhitespace()
+                try expectNameSeparator()
                 if key == streamKey, index < bytes.count, bytes[index] == UInt8(ascii: "[") {
                     object.members[key] = nil
                     object.streamedCount = try streamArray(element)
@@ -221,12 +240,7 @@ struct JSONByteParser {
                     if key == streamKey { object.streamedCount = nil }
                     object.members[key] = value
                 }
-                skipWhitespace()
-                guard index < bytes.count else { throw error(.unexpectedEnd) }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                if bytes[index] == UInt8(ascii: "}") { index += 1; break }
-                throw error(.unexpectedCharacter)
-            }
+            } while try !itemEnds(UInt8(ascii: "}"))
         }
         depth -= 1
         skipWhitespace()
@@ -239,65 +253,42 @@ struct JSONByteParser {
         try enter()
         defer { depth -= 1 }
         index += 1
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return 0
-        }
+        if closesAtOnce(UInt8(ascii: "]")) { return 0 }
         var count = 0
-        while true {
+        repeat {
             skipWhitespace()
             element(count, try parseValue())
             count += 1
-            skipWhitespace()
-            guard index < bytes.count else { throw error(.unexpectedEnd) }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return count }
-            throw error(.unexpectedCharacter)
-        }
+        } while try !itemEnds(UInt8(ascii: "]"))
+        return count
     }
 
     private mutating func parseArray() throws(JSONParseError) -> JSON {
         try enter()
         defer { depth -= 1 }
         index += 1
+        if closesAtOnce(UInt8(ascii: "]")) { return .array([]) }
         var items: [JSON] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return .array(items)
-        }
-        while true {
+        repeat {
             skipWhitespace()
             items.append(try parseValue())
-            skipWhitespace()
-            guard index < bytes.count else { throw error(.unexpectedEnd) }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
-            throw error(.unexpectedCharacter)
-        }
+        } while try !itemEnds(UInt8(ascii: "]"))
+        return .array(items)
     }
 
     mutating func parseString() throws(JSONParseError) -> String {
         index += 1  // opening quote
         let start = index
         // Fast path: no escapes; ASCII needs no UTF-8 validation.
-        var high = skipPlainStringBytes()
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
-                index += 1
-                if high < 0x80 { return String(decoding: slice, as: UTF8.self) }
-                guard let text = String(validating: slice, as: UTF8.self) else {
-                    throw JSONParseError(reason: .invalidUTF8, offset: start)
-                }
-                return text
-            }
-            if byte == UInt8(ascii: "\\") { break }
-            if byte < 0x20 { throw error(.controlCharacterInString) }
-            high |= byte
+        var high: UInt8 = 0
+        if try skipToQuoteOrEscape(high: &high) {
+            let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
             index += 1
+            if high < 0x80 { return String(decoding: slice, as: UTF8.self) }
+            guard let text = String(validating: slice, as: UTF8.self) else {
+                throw JSONParseError(reason: .invalidUTF8, offset: start)
+            }
+            return text
         }
         var buffer = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
         while index < bytes.count {
@@ -346,6 +337,21 @@ struct JSONByteParser {
                 buffer.append(byte)
                 index += 1
             }
+        }
+        throw error(.unexpectedEnd)
+    }
+
+    /// From inside a string: moves `index` to its closing quote (true) or its first backslash
+    /// (false), rejecting control characters; `high` gets the bitwise or of the bytes passed.
+    mutating func skipToQuoteOrEscape(high: inout UInt8) throws(JSONParseError) -> Bool {
+        high = skipPlainStringBytes()
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") { return true }
+            if byte == UInt8(ascii: "\\") { return false }
+            if byte < 0x20 { throw error(.controlCharacterInString) }
+            high |= byte
+            index += 1
         }
         throw error(.unexpectedEnd)
     }

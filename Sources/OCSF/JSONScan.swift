@@ -172,20 +172,11 @@ extension JSONByteParser {
         try enter()
         defer { depth -= 1 }
         index += 1
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-        } else {
-            while true {
-                skipWhitespace()
-                guard index < bytes.count else { throw error(.unexpectedEnd) }
-                guard bytes[index] == UInt8(ascii: "\"") else { throw error(.unexpectedCharacter) }
+        if !closesAtOnce(UInt8(ascii: "}")) {
+            repeat {
+                try expectMemberName()
                 let member = try scanKey(node: node, plan: plan)
-                skipWhitespace()
-                guard index < bytes.count else { throw error(.unexpectedEnd) }
-                guard bytes[index] == UInt8(ascii: ":") else { throw error(.unexpectedCharacter) }
-                index += 1
-                skipWhitespace()
+                try expectNameSeparator()
                 if let member {
                     // A repeated key: its last value counts, as in `parse`, so forget what the
                     // earlier one held.
@@ -201,12 +192,7 @@ extension JSONByteParser {
                 } else {
                     try skipValue()
                 }
-                skipWhitespace()
-                guard index < bytes.count else { throw error(.unexpectedEnd) }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                if bytes[index] == UInt8(ascii: "}") { index += 1; break }
-                throw error(.unexpectedCharacter)
-            }
+            } while try !itemEnds(UInt8(ascii: "}"))
         }
         // This object was read whole: the members it lacks are absent.
         plan.forEachChild(of: node) { child in
@@ -234,55 +220,23 @@ extension JSONByteParser {
             try enter()
             defer { depth -= 1 }
             index += 1
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return
-            }
-            while true {
-                skipWhitespace()
-                guard index < bytes.count else { throw error(.unexpectedEnd) }
-                guard bytes[index] == UInt8(ascii: "\"") else { throw error(.unexpectedCharacter) }
-                if try !skipString() {
-                    index = index - 1
-                    _ = try parseString()
-                }
-                skipWhitespace()
-                guard index < bytes.count else { throw error(.unexpectedEnd) }
-                guard bytes[index] == UInt8(ascii: ":") else { throw error(.unexpectedCharacter) }
-                index += 1
-                skipWhitespace()
+            if closesAtOnce(UInt8(ascii: "}")) { return }
+            repeat {
+                try expectMemberName()
+                try skipAnyString()
+                try expectNameSeparator()
                 try skipValue()
-                skipWhitespace()
-                guard index < bytes.count else { throw error(.unexpectedEnd) }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                if bytes[index] == UInt8(ascii: "}") { index += 1; return }
-                throw error(.unexpectedCharacter)
-            }
+            } while try !itemEnds(UInt8(ascii: "}"))
         case UInt8(ascii: "["):
             try enter()
             defer { depth -= 1 }
             index += 1
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return
-            }
-            while true {
+            if closesAtOnce(UInt8(ascii: "]")) { return }
+            repeat {
                 skipWhitespace()
                 try skipValue()
-                skipWhitespace()
-                guard index < bytes.count else { throw error(.unexpectedEnd) }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                if bytes[index] == UInt8(ascii: "]") { index += 1; return }
-                throw error(.unexpectedCharacter)
-            }
-        case UInt8(ascii: "\""):
-            let start = index
-            if try !skipString() {
-                index = start
-                _ = try parseString()
-            }
+            } while try !itemEnds(UInt8(ascii: "]"))
+        case UInt8(ascii: "\""): try skipAnyString()
         case UInt8(ascii: "t"): try expectLiteral("true")
         case UInt8(ascii: "f"): try expectLiteral("false")
         case UInt8(ascii: "n"): try expectLiteral("null")
@@ -291,30 +245,31 @@ extension JSONByteParser {
         }
     }
 
+    /// Skips the string at `index`, checking it as `parseString` would; one with an escape is
+    /// read by `parseString` itself.
+    private mutating func skipAnyString() throws(JSONParseError) {
+        let quote = index
+        if try !skipString() {
+            index = quote
+            _ = try parseString()
+        }
+    }
+
     /// Skips a string without escapes, checking it as `parseString` would, and returns true;
     /// returns false, at the backslash, when it has an escape (`parseString` then reads it).
     private mutating func skipString() throws(JSONParseError) -> Bool {
         index += 1  // opening quote
         let start = index
-        var high = skipPlainStringBytes()
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                if high >= 0x80, String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self) == nil {
-                    throw JSONParseError(reason: .invalidUTF8, offset: start)
-                }
-                index += 1
-                return true
-            }
-            if byte == UInt8(ascii: "\\") {
-                index = start
-                return false
-            }
-            if byte < 0x20 { throw error(.controlCharacterInString) }
-            high |= byte
-            index += 1
+        var high: UInt8 = 0
+        guard try skipToQuoteOrEscape(high: &high) else {
+            index = start
+            return false
         }
-        throw error(.unexpectedEnd)
+        if high >= 0x80, String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self) == nil {
+            throw JSONParseError(reason: .invalidUTF8, offset: start)
+        }
+        index += 1
+        return true
     }
 }
 
