@@ -91,7 +91,7 @@ public final class JSONScanPlan: Sendable {
 }
 
 /// Where the members of a ``JSONScanPlan`` are in one JSON document, found without building
-/// any of its values. ``JSON/scan(_:plan:)`` checks the whole document as ``JSON/parse(_:)-5nkh0``
+/// any of its values. ``JSON/scan(_:plan:)`` checks the whole document as `JSON.parse`
 /// checks it; the values are parsed only when asked for (``value(at:)``).
 public struct JSONScanResult: Sendable {
     /// The document's bytes.
@@ -124,7 +124,7 @@ public struct JSONScanResult: Sendable {
 }
 
 extension JSON {
-    /// Checks `bytes` as ``parse(_:)-5nkh0`` would and records where the members of `plan` are,
+    /// Checks `bytes` as `JSON.parse` would and records where the members of `plan` are,
     /// without building any value: the select step reads a handful of fields of each event and
     /// needs the rest only when a rule matches.
     ///
