@@ -49,6 +49,9 @@ public struct StageConfig: Sendable {
     /// Read alignment: bytes of records one partition may hold back before the consumer
     /// pauses it. Default 8 MiB.
     public var maxHeldBytesPerPartition: Int = 8 << 20
+    /// Read alignment: how long a partition that delivers nothing is still waited for
+    /// (``ReadAlignment/idleMillis``). Default 5 s.
+    public var readIdle: Duration = .seconds(5)
     /// Stage-specific settings (`inventory`, `rules`, `playbooks`, ...).
     public var settings: [String: String]
 

@@ -185,6 +185,8 @@ public final class StageRunner: Service, Sendable {
         let stage = config.stage
         var alignment = config.maxReadSkew.map {
             ReadAlignment(maxSkewMillis: Int64($0.components.seconds) * 1000 + $0.components.attoseconds / 1_000_000_000_000_000,
+                          idleMillis: config.readIdle.components.seconds * 1000
+                              + config.readIdle.components.attoseconds / 1_000_000_000_000_000,
                           pauseAfterBytes: config.maxHeldBytesPerPartition)
         }
         while !stopRequested.load(ordering: .relaxed) && !Task.isCancelled {
