@@ -53,7 +53,9 @@ public final class JSONScanPlan: Sendable {
             return (lists.flatMap { $0 }, starts)
         }
         self.names = nameBytes.flatMap { $0 }
-        self.nameStart = flatten(nameBytes.map { Array(repeating: 0, count: $0.count) }).starts
+        var nameStart = [0]
+        for name in nameBytes { nameStart.append(nameStart.last! + name.count) }
+        self.nameStart = nameStart
         (self.children, self.childStart) = flatten(childLists)
         (self.descendants, self.descendantStart) = flatten(descendantLists)
         (self.byLength, self.byLengthStart) = flatten(childLists.flatMap { nodes in

@@ -22,10 +22,22 @@ func eventRecord(_ event: JSON, topic: String, headers: [KafkaHeader] = []) -> O
 func parseObject(_ record: ConsumedRecord, what: String) -> Result<JSON, DeadLetter> {
     do {
         let value = try JSON.parse(record.value)
-        guard case .object = value else { return .failure(DeadLetter(code: "invalid_\(what)", reason: "\(what) is not a JSON object")) }
+        guard case .object = value else { return .failure(.notAnObject(what)) }
         return .success(value)
     } catch {
-        return .failure(DeadLetter(code: "invalid_json", reason: error.description))
+        return .failure(.invalidJSON(error))
+    }
+}
+
+extension DeadLetter {
+    /// An input that is JSON but not an object (`what`: event, alert, command).
+    static func notAnObject(_ what: String) -> DeadLetter {
+        DeadLetter(code: "invalid_\(what)", reason: "\(what) is not a JSON object")
+    }
+
+    /// An input that is not JSON; the reason names the position, never the payload.
+    static func invalidJSON(_ error: JSONParseError) -> DeadLetter {
+        DeadLetter(code: "invalid_json", reason: error.description)
     }
 }
 
@@ -85,15 +97,15 @@ public struct DetectSelectProcessor: StageProcessor {
 
     public mutating func process(_ record: ConsumedRecord) -> StageOutput {
         // Scanned, not parsed: an event no rule selects is never built (the same bytes are
-        // rejected with the same reasons as `parseObject` gives).
+        // rejected with the same dead letters as `parseObject` gives).
         let selections: [Selection]
         do {
             guard let selected = try selector.select(bytes: record.value) else {
-                return StageOutput(deadLetters: [DeadLetter(code: "invalid_event", reason: "event is not a JSON object")])
+                return StageOutput(deadLetters: [.notAnObject("event")])
             }
             selections = selected
         } catch {
-            return StageOutput(deadLetters: [DeadLetter(code: "invalid_json", reason: error.description)])
+            return StageOutput(deadLetters: [.invalidJSON(error)])
         }
         var output = StageOutput()
         for selection in selections {
@@ -215,7 +227,7 @@ public struct DetectAggregateProcessor: StageProcessor {
         do {
             partial = try Partial(json: try JSON.parse(record.value))
         } catch let error as JSONParseError {
-            return StageOutput(deadLetters: [DeadLetter(code: "invalid_json", reason: error.description)])
+            return StageOutput(deadLetters: [.invalidJSON(error)])
         } catch {
             return StageOutput(deadLetters: [DeadLetter(code: "invalid_partial", reason: "\(error)")])
         }
