@@ -15,6 +15,8 @@ struct EngineContext {
 final class StatefulRule: Sendable {
     let rule: Rule
     let id: String
+    /// `id.hashValue`, for ``KeyID``.
+    let idHash: Int
     /// ``Rule/stepCount``.
     let stepCount: Int
     /// ``Rule/graceMillis``.
@@ -28,6 +30,7 @@ final class StatefulRule: Sendable {
     init(_ rule: Rule) {
         self.rule = rule
         id = rule.id
+        idHash = rule.id.hashValue
         stepCount = rule.stepCount
         graceMillis = rule.graceMillis
         valueNumeric = rule.valueField?.numeric
@@ -369,7 +372,9 @@ struct SequenceMatcher: Sendable {
     mutating func apply(_ held: Held, _ context: EngineContext) -> Fired? {
         let spec = context.rule.sequence!
         guard let step = held.step, step < spec.steps.count else { return nil }
-        runs.removeAll { held.eventTime - $0.start >= spec.withinMillis }
+        if runs.contains(where: { held.eventTime - $0.start >= spec.withinMillis }) {
+            runs.removeAll { held.eventTime - $0.start >= spec.withinMillis }
+        }
         var completed: Run?
         func take(_ run: inout Run) {
             run.countInStep += 1
@@ -405,14 +410,28 @@ struct SequenceMatcher: Sendable {
         // Keep the latest-started run per (step, count). A run this event just advanced does
         // not replace one it did not: the event's partial for a later step may need the latter.
         // Runs are few: compared pairwise, and the list rebuilt only when one is superseded.
-        func same(_ a: Run, _ b: Run) -> Bool {
-            a.step == b.step && a.countInStep == b.countInStep && (a.lastUID == held.eventUID) == (b.lastUID == held.eventUID)
+        // Field by field on the buffer: copying a run would retain and release its arrays.
+        let superseded = runs.withUnsafeBufferPointer { runs -> [Bool]? in
+            var superseded: [Bool]?
+            for index in runs.indices {
+                let advanced = runs[index].lastUID == held.eventUID
+                for later in (index + 1)..<runs.count
+                where runs[later].step == runs[index].step && runs[later].countInStep == runs[index].countInStep
+                    && (runs[later].lastUID == held.eventUID) == advanced {
+                    if superseded == nil { superseded = Array(repeating: false, count: runs.count) }
+                    superseded![index] = true
+                    break
+                }
+            }
+            return superseded
         }
-        func superseded(_ index: Int) -> Bool {
-            runs[(index + 1)...].contains { same($0, runs[index]) }
-        }
-        if runs.indices.contains(where: superseded) {
-            runs = runs.indices.filter { !superseded($0) }.map { runs[$0] }
+        if let superseded {
+            var kept = 0
+            for index in runs.indices where !superseded[index] {
+                runs.swapAt(kept, index)
+                kept += 1
+            }
+            runs.removeLast(runs.count - kept)
         }
         return nil
     }
@@ -675,15 +694,20 @@ struct SlidingWindowState: Sendable {
     /// Adds one final partial; returns the alert when the aggregate meets the threshold, and
     /// then starts over (one alert per burst).
     mutating func apply(_ held: Held, _ context: EngineContext) -> Fired? {
-        guard let spec = context.rule.window else { return nil }
+        guard let sizeMillis = context.rule.window?.sizeMillis else { return nil }
         if window.last == held { return nil }
         // Expired entries go before the new one comes, as eviction by the watermark would have
         // removed them: the running sum sees the same operations in the same order whenever
         // the watermark moved, so floating-point results do not depend on arrival order.
-        removeOldest(window.prefix { held.eventTime - $0.eventTime >= spec.sizeMillis }.count)
+        let expired = window.withUnsafeBufferPointer { window in
+            var expired = 0
+            while expired < window.count, held.eventTime - window[expired].eventTime >= sizeMillis { expired += 1 }
+            return expired
+        }
+        removeOldest(expired)
         append(held)
         let value = value
-        guard spec.threshold.isSatisfied(by: value) else { return nil }
+        guard context.rule.window?.threshold.isSatisfied(by: value) == true else { return nil }
         let offset = window.map(\.offset).min() ?? held.offset
         let alert = AlertBuilder.window(
             rule: context.rule, groupKey: context.key.groupKey, groupValues: context.groupValues,

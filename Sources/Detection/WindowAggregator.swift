@@ -50,6 +50,8 @@ public struct WindowAggregator: Sendable {
     private var ruleIndex: [String: Int] = [:]
     // How many rules currently keep their keys ordered by recency (see `RuleKeys.recency`).
     private var trackedRules = 0
+    // Reused by `advance(to:)` for the keys it processes, so a step allocates nothing.
+    private var touchedBuffer: [KeyID] = []
 
     /// An aggregator for the stateful rules of `rules` (single-event rules are ignored). A rule
     /// without `max_keys` holds at most `maxKeysPerRule` keys (at least 1).
@@ -120,7 +122,7 @@ public struct WindowAggregator: Sendable {
             valuelessRecords += 1
             return []
         }
-        let id = KeyID(ruleID: partial.ruleID, groupKey: partial.groupKey)
+        let id = KeyID(ruleID: partial.ruleID, ruleHash: rule.idHash, groupKey: partial.groupKey)
         let held = Held(eventTime: partial.eventTime, eventUID: partial.eventUID, offset: offset, context: partial.context,
                         value: partial.value, step: rule.stepCount > 0 ? partial.step : nil)
         let newlyHeld: Bool
@@ -199,7 +201,13 @@ public struct WindowAggregator: Sendable {
     private mutating func advance(to candidate: Int64) -> [JSON] {
         guard watermark.map({ candidate > $0 }) ?? true else { return [] }
         watermark = candidate
+        // The keys to process, in a buffer kept between calls (taken out while it is filled).
         var touched: [KeyID] = []
+        swap(&touched, &touchedBuffer)
+        defer {
+            touched.removeAll(keepingCapacity: true)
+            swap(&touched, &touchedBuffer)
+        }
         while let next = finalizations.peek, next.time < candidate {
             touched.append(finalizations.pop()!.key)
         }
@@ -338,7 +346,8 @@ public struct WindowAggregator: Sendable {
             }
             return applied
         }
-        pending.removeFirst(applied)
+        // Usually every pending partial is final: emptied in place, with no shifting.
+        if applied == pending.count { pending.removeAll(keepingCapacity: true) } else { pending.removeFirst(applied) }
         swap(&pending, &state.pending)
         fired += state.engine.close(at: watermark, context)
         var deadline: Int64?
@@ -429,7 +438,8 @@ struct KeyState: Sendable {
             return (low, low < pending.count && pending[low] == held)
         }
         if duplicate { return false }
-        pending.insert(held, at: low)
+        // Partials mostly arrive in order: appended, without an insertion's shifting.
+        if low == pending.count { pending.append(held) } else { pending.insert(held, at: low) }
         return true
     }
 }
@@ -445,10 +455,16 @@ struct KeyID: Hashable, Comparable, Sendable {
     private let hash: Int
 
     init(ruleID: String, groupKey: String) {
+        self.init(ruleID: ruleID, ruleHash: ruleID.hashValue, groupKey: groupKey)
+    }
+
+    /// With `ruleHash`, the rule id's `hashValue` worked out once per rule
+    /// (``StatefulRule/idHash``): only the group key is hashed per partial.
+    init(ruleID: String, ruleHash: Int, groupKey: String) {
         self.ruleID = ruleID
         self.groupKey = groupKey
         var hasher = Hasher()
-        hasher.combine(ruleID)
+        hasher.combine(ruleHash)
         hasher.combine(groupKey)
         hash = hasher.finalize()
     }
