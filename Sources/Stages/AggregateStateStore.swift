@@ -127,14 +127,25 @@ public struct AggregateStateStore: Sendable {
         let partition = TopicPartition(topic: topic, partition: statePartition(of: source))
         let name = "\(source.topic)/\(source.partition)"
         let consumer = try KafkaConsumer(config: kafka, groupID: nil, logger: logger, partitionEOF: true)
+        let found: Result<Found?, any Error>
         do {
-            let found = try await latest(of: name, in: partition, consumer: consumer, timeout: timeout)
-            await consumer.close()
-            return found
+            found = .success(try await latest(of: name, in: partition, consumer: consumer, timeout: timeout))
         } catch {
-            await consumer.close()
-            throw error
+            found = .failure(error)
         }
+        await consumer.close()
+        Self.dispose(consume consumer)
+        return try found.get()
+    }
+
+    /// Drops the last reference to a closed lookup consumer on a background queue. Destroying a
+    /// librdkafka client waits for its threads, which now and then takes a whole second; done
+    /// by the caller, that second held up the aggregate step's first partials on every
+    /// assignment where it happened.
+    private static func dispose(_ consumer: consuming KafkaConsumer) {
+        let retained = Unmanaged.passRetained(consumer)
+        _ = consume consumer
+        DispatchQueue.global(qos: .utility).async { retained.release() }
     }
 
     private func latest(of name: String, in partition: TopicPartition, consumer: KafkaConsumer, timeout: Duration) async throws -> Found? {
