@@ -372,9 +372,7 @@ struct SequenceMatcher: Sendable {
     mutating func apply(_ held: Held, _ context: EngineContext) -> Fired? {
         let spec = context.rule.sequence!
         guard let step = held.step, step < spec.steps.count else { return nil }
-        if runs.contains(where: { held.eventTime - $0.start >= spec.withinMillis }) {
-            runs.removeAll { held.eventTime - $0.start >= spec.withinMillis }
-        }
+        runs.removeAll { held.eventTime - $0.start >= spec.withinMillis }
         var completed: Run?
         func take(_ run: inout Run) {
             run.countInStep += 1
